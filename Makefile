@@ -1,0 +1,26 @@
+# Two commands do everything on a fresh machine: `make serve` and `make test`.
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup serve test bench lint schema clean
+
+setup:
+	@bash scripts/setup.sh
+
+serve: setup
+	$(VENV)/bin/loangraph serve
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) -m bench
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+schema: setup
+	$(VENV)/bin/loangraph schema > schema/schema.graphql
+
+clean:
+	rm -rf $(VENV) node_modules .data

@@ -1,0 +1,1 @@
+"""Cross-cutting pieces: settings, auth, DynamoDB access, ids, cursors, errors."""

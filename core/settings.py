@@ -1,0 +1,107 @@
+"""Configuration from `LOANGRAPH_*` environment variables (docs/configuration.md)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from functools import lru_cache
+
+PREFIX = "LOANGRAPH_"
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(PREFIX + name)
+    return default if value is None or value == "" else value
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = _env(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # None: start the embedded DynamoDB Local (unless AWS_REGION is set: real AWS).
+    dynamodb_endpoint: str | None = None
+    aws_region: str = "us-east-1"
+    table_prefix: str = "loangraph_"
+    data_dir: str = ".data"
+    # HS256 secret for development tokens. Never use the default in production.
+    jwt_secret: str = "dev-secret-change-me-please-32bytes!"
+    jwks: str | None = None
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    cursor_secret: str | None = None
+    cursor_ttl_seconds: int = 7 * 24 * 3600
+    redis_url: str | None = None
+    rate_limit_points: int = 5000
+    rate_limit_backend: str = "memory"
+    cache_ttl_seconds: float = 5.0
+    webhook_allow_private: bool = False
+    webhook_retry_base_seconds: float = 30.0
+    webhook_retry_horizon_seconds: float = 3 * 24 * 3600
+    webhook_disable_after: int = 20
+    create_tables: bool = True
+    db_threads: int = 32
+    log_level: str = "INFO"
+    allowed_origins: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        d = cls()
+        return cls(
+            host=_env("HOST", d.host),
+            port=int(_env("PORT", str(d.port))),
+            dynamodb_endpoint=_env("DYNAMODB_ENDPOINT"),
+            aws_region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or d.aws_region,
+            table_prefix=_env("TABLE_PREFIX", d.table_prefix),
+            data_dir=_env("DATA_DIR", d.data_dir),
+            jwt_secret=_env("JWT_SECRET", d.jwt_secret),
+            jwks=_env("JWKS"),
+            jwt_audience=_env("JWT_AUDIENCE"),
+            jwt_issuer=_env("JWT_ISSUER"),
+            cursor_secret=_env("CURSOR_SECRET"),
+            cursor_ttl_seconds=int(_env("CURSOR_TTL_SECONDS", str(d.cursor_ttl_seconds))),
+            redis_url=_env("REDIS_URL"),
+            rate_limit_points=int(_env("RATE_LIMIT_POINTS", str(d.rate_limit_points))),
+            rate_limit_backend=_env("RATE_LIMIT_BACKEND", d.rate_limit_backend),
+            cache_ttl_seconds=float(_env("CACHE_TTL_SECONDS", str(d.cache_ttl_seconds))),
+            webhook_allow_private=_bool("WEBHOOK_ALLOW_PRIVATE", d.webhook_allow_private),
+            webhook_retry_base_seconds=float(
+                _env("WEBHOOK_RETRY_BASE_SECONDS", str(d.webhook_retry_base_seconds))
+            ),
+            webhook_retry_horizon_seconds=float(
+                _env("WEBHOOK_RETRY_HORIZON_SECONDS", str(d.webhook_retry_horizon_seconds))
+            ),
+            webhook_disable_after=int(_env("WEBHOOK_DISABLE_AFTER", str(d.webhook_disable_after))),
+            create_tables=_bool("CREATE_TABLES", d.create_tables),
+            db_threads=int(_env("DB_THREADS", str(d.db_threads))),
+            log_level=_env("LOG_LEVEL", d.log_level),
+            allowed_origins=tuple(
+                o.strip() for o in (_env("ALLOWED_ORIGINS", "") or "").split(",") if o.strip()
+            ),
+        )
+
+    @property
+    def signing_secret(self) -> bytes:
+        """Key for cursors and other server-signed tokens."""
+        return (self.cursor_secret or self.jwt_secret + ":cursor").encode()
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()
+
+
+def reset_settings() -> None:
+    get_settings.cache_clear()
+
+
+SETTING_NAMES = [f.name for f in fields(Settings)]

@@ -1,0 +1,21 @@
+"""Users: profile from the token's claims, upserted on first use."""
+
+from __future__ import annotations
+
+from pynamodb.attributes import ListAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.models import Model
+
+from models.base import register
+
+
+@register
+class User(Model):
+    class Meta:
+        table_name = "users"
+
+    user_id = UnicodeAttribute(hash_key=True)
+    email = UnicodeAttribute(null=True)
+    display_name = UnicodeAttribute(null=True)
+    roles = ListAttribute(of=UnicodeAttribute, default=list)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
