@@ -63,6 +63,10 @@ class AuditEntry(Model):
     user_agent = UnicodeAttribute(null=True)
     request_id = UnicodeAttribute(null=True)
     feed = UnicodeAttribute(default=AUDIT_FEED)
+    # Extra state the event dispatcher needs without a read, e.g. for a
+    # participant change: {"loan_seq": 7, "borrower_id": ..., "loan": {funding
+    # aggregates after the change}}. Every entry about a loan has "loan_seq".
+    context = JSONTextAttribute(null=True)
 
     by_actor = AuditByActorIndex()
     feed_index = AuditFeedIndex()

@@ -63,9 +63,11 @@ class Loan(AuditedMixin, Model):
     status = UnicodeAttribute(default="PENDING")
     # `version` (from AuditedMixin) is the newest LoanVersion number: it moves
     # with terms, status, deletion and restoration, never with funding.
-    # `funding_revision` guards the funding aggregates: every participant change
-    # bumps it under a condition, so two concurrent writers cannot both win.
-    funding_revision = NumberAttribute(default=0)
+    # `seq` counts every write to the loan item (terms, status, funding, delete,
+    # restore). Each write is conditioned on the seq it read, so two concurrent
+    # writers can never both win, and events about one loan carry it so
+    # subscribers can apply them in commit order.
+    seq = NumberAttribute(default=0)
 
     total_funded = DecimalAttribute(default=0)
     funding_percentage = DecimalAttribute(default=0)

@@ -1,0 +1,103 @@
+"""The `loangraph` command line."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from core.settings import get_settings
+
+app = typer.Typer(help="loangraph: GraphQL API for private lending marketplaces.", no_args_is_help=True)
+
+
+def _database(persist: bool = True):
+    """Configure models against LOANGRAPH_DYNAMODB_ENDPOINT, or start the embedded
+    DynamoDB Local (data under .data/ unless persist=False). Returns (settings, launcher)."""
+    from core import db
+    from core.dynamodb_local import DynamoDBLocal
+
+    settings = get_settings()
+    launcher = None
+    if not settings.dynamodb_endpoint and not os.environ.get("AWS_REGION"):
+        launcher = DynamoDBLocal(data_dir=settings.data_dir if persist else None).start()
+        os.environ["LOANGRAPH_DYNAMODB_ENDPOINT"] = launcher.endpoint
+        settings = settings.with_(dynamodb_endpoint=launcher.endpoint)
+        typer.echo(f"DynamoDB Local on {launcher.endpoint} (data in {settings.data_dir}/)", err=True)
+    db.configure(settings)
+    return settings, launcher
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (LOANGRAPH_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (LOANGRAPH_PORT)")] = None,
+    create_tables: Annotated[bool, typer.Option(help="Create missing tables on start")] = True,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+) -> None:
+    """Serve GraphiQL and the API (starts the embedded DynamoDB Local when no endpoint is set)."""
+    import uvicorn
+
+    from core import db
+
+    settings, _launcher = _database()
+    if create_tables:
+        created = db.create_tables(settings)
+        if created:
+            typer.echo(f"created tables: {', '.join(created)}", err=True)
+    os.environ["LOANGRAPH_CREATE_TABLES"] = "false"
+    host = host or settings.host
+    port = port or settings.port
+    typer.echo(f"loangraph: GraphiQL and the API at http://{host}:{port}/graphql", err=True)
+    uvicorn.run(
+        "server:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        ws="websockets-sansio",
+        lifespan="on",
+    )
+
+
+@app.command("create-tables")
+def create_tables_cmd() -> None:
+    """Create every table (idempotent): GSIs, the audit stream, TTL, recovery."""
+    from core import db
+
+    settings, _ = _database()
+    created = db.create_tables(settings)
+    typer.echo(f"created {len(created)} table(s): {', '.join(created) or 'none (all exist)'}")
+
+
+@app.command()
+def token(
+    sub: Annotated[str, typer.Option(help="User id (the `sub` claim)")],
+    email: Annotated[str | None, typer.Option(help="Email claim")] = None,
+    admin: Annotated[bool, typer.Option(help="Add the admin role")] = False,
+    name: Annotated[str | None, typer.Option(help="Display name")] = None,
+    ttl: Annotated[int, typer.Option(help="Lifetime in seconds")] = 24 * 3600,
+) -> None:
+    """Print a development JWT (HS256 with LOANGRAPH_JWT_SECRET)."""
+    from core.auth import mint_token
+
+    typer.echo(mint_token(get_settings(), sub=sub, email=email, admin=admin, name=name, ttl_seconds=ttl))
+
+
+@app.command()
+def schema() -> None:
+    """Print the SDL of the current schema."""
+    from schema import print_sdl
+
+    sys.stdout.write(print_sdl())
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
