@@ -35,6 +35,17 @@ class AuditFeedIndex(GlobalSecondaryIndex["AuditEntry"]):
     sk = UnicodeAttribute(range_key=True)
 
 
+class AuditByLoanIndex(GlobalSecondaryIndex["AuditEntry"]):
+    """A loan's whole trail (the loan and its participants) in one Query."""
+
+    class Meta:
+        index_name = "loan-sk-index"
+        projection = AllProjection()
+
+    loan_id = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
 def record_key(table: str, record_id: str) -> str:
     return f"{table}#{record_id}"
 
@@ -69,4 +80,5 @@ class AuditEntry(Model):
     context = JSONTextAttribute(null=True)
 
     by_actor = AuditByActorIndex()
+    by_loan = AuditByLoanIndex()
     feed_index = AuditFeedIndex()

@@ -39,7 +39,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
-  .venv/bin/pip install -q --disable-pip-version-check --no-deps -e .
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps -e . --config-settings editable_mode=compat
   echo "$want" > "$stamp"
 fi
 

@@ -1,0 +1,53 @@
+"""The typed request context, built once per request in `get_context()`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.actor import Actor
+from core.auth import AuthError, Viewer
+from core.db import RequestStats
+from core.errors import Unauthenticated
+from core.settings import Settings
+from loaders import Loaders
+
+
+@dataclass
+class Context:
+    settings: Settings
+    request: Any = None  # starlette Request or WebSocket
+    response: Any = None  # starlette Response (headers), None on WebSockets
+    viewer: Viewer | None = None
+    auth_error: AuthError | None = None
+    request_id: str = ""
+    ip_address: str | None = None
+    user_agent: str | None = None
+    loaders: Loaders = field(default_factory=Loaders)
+    stats: RequestStats = field(default_factory=RequestStats)
+    extras: dict[str, Any] = field(default_factory=dict)
+    # WebSocket `connection_init` payload (Strawberry sets it).
+    connection_params: dict[str, Any] | None = None
+
+    def require_viewer(self) -> Viewer:
+        if self.auth_error is not None:
+            raise Unauthenticated(str(self.auth_error))
+        if self.viewer is None:
+            raise Unauthenticated("Authentication required: send 'Authorization: Bearer <token>'")
+        return self.viewer
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(
+            viewer=self.require_viewer(),
+            ip_address=self.ip_address,
+            user_agent=self.user_agent,
+            request_id=self.request_id,
+        )
+
+    # Strawberry's views read `context["request"]`/`context["response"]`.
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key, default)

@@ -1,0 +1,50 @@
+"""Per-request DataLoaders (aiodataloader), created lazily on first use."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from loaders.records import (
+    AuditEntryByKeyLoader,
+    GuardByKeyLoader,
+    LoanByIdLoader,
+    LoanVersionByKeyLoader,
+    ParticipantByKeyLoader,
+    UserByIdLoader,
+    WebhookByIdLoader,
+)
+
+
+class Loaders:
+    """The loaders of one request; never shared across requests."""
+
+    @cached_property
+    def user_by_id(self) -> UserByIdLoader:
+        return UserByIdLoader()
+
+    @cached_property
+    def loan_by_id(self) -> LoanByIdLoader:
+        return LoanByIdLoader()
+
+    @cached_property
+    def participant_by_key(self) -> ParticipantByKeyLoader:
+        return ParticipantByKeyLoader()
+
+    @cached_property
+    def loan_version_by_key(self) -> LoanVersionByKeyLoader:
+        return LoanVersionByKeyLoader()
+
+    @cached_property
+    def guard_by_key(self) -> GuardByKeyLoader:
+        return GuardByKeyLoader()
+
+    @cached_property
+    def audit_entry_by_key(self) -> AuditEntryByKeyLoader:
+        return AuditEntryByKeyLoader()
+
+    @cached_property
+    def webhook_by_id(self) -> WebhookByIdLoader:
+        return WebhookByIdLoader()
+
+
+__all__ = ["Loaders"]

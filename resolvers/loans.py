@@ -1,0 +1,147 @@
+"""Loan reads: `loan`, `loans`, the loan behind a participant or version, funding history."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from strawberry.types import Info
+
+import models
+from core.cursors import fingerprint
+from core.errors import Forbidden
+from core.ids import expect_global_id, from_global_id
+from core.pagination import QuerySpec
+from core.permissions import Access, readable_loan
+from models.loan import LOAN_KIND
+from resolvers.shared import run_page, viewer_scope
+from schema.common import PageInfo, page_args
+from schema.loans import FundingPoint, FundingPointConnection, FundingPointEdge, Loan
+from schema.loans import LoanConnection, LoanEdge
+from schema.common import LoanStatus, WebhookEvent
+
+
+async def get_loan(info: Info, loan_id: str, include_deleted: bool = False) -> Loan | None:
+    """A loan the viewer may read, or None: missing and forbidden look the same,
+    so ids cannot be probed for existence."""
+    ctx = info.context
+    model = await ctx.loaders.loan_by_id.load(loan_id)
+    access = await readable_loan(ctx, model, include_deleted)
+    if access == Access.NONE:
+        return None
+    return Loan(_m=model, _access=access)
+
+
+async def resolve_loan(info: Info, id: str, include_deleted: bool) -> Loan | None:
+    return await get_loan(info, expect_global_id(id, "Loan"), include_deleted)
+
+
+async def loan_for_participant(info: Info, participant: models.Participant) -> Loan:
+    """A participant is only ever shown to someone who may read its loan."""
+    ctx = info.context
+    model = await ctx.loaders.loan_by_id.load(participant.loan_id)
+    from core.permissions import loan_access
+
+    access = await loan_access(ctx, model)
+    return Loan(_m=model, _access=max(access, Access.LENDER))
+
+
+async def loan_with_access(info: Info, loan_id: str, access: Access) -> Loan:
+    model = await info.context.loaders.loan_by_id.load(loan_id)
+    return Loan(_m=model, _access=access)
+
+
+async def resolve_loans(
+    info: Info,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    status: LoanStatus | None,
+    borrower_global_id: str | None,
+    include_deleted: bool,
+) -> LoanConnection:
+    """Admins list any loans; everyone else lists the loans they borrow (lenders
+    find theirs through `myInvitations`). Always through a GSI, never a Scan."""
+    ctx = info.context
+    viewer = ctx.require_viewer()
+    args = page_args(first, after, last, before)
+    borrower_id = None
+    if borrower_global_id is not None:
+        kind, key = from_global_id(borrower_global_id)
+        borrower_id = key if kind == "User" else expect_global_id(borrower_global_id, "User")
+    if not viewer.is_admin:
+        if borrower_id not in (None, viewer.user_id):
+            raise Forbidden("You may list only your own loans (filter.borrowerId must be you)")
+        borrower_id = viewer.user_id
+    L = models.Loan
+    filt = L.deleted_at.does_not_exist() if not include_deleted else None
+    range_cond = None
+    if borrower_id is not None:
+        index, hash_key = L.by_borrower, borrower_id
+        if status is not None:
+            cond = L.status == status.value
+            filt = cond if filt is None else filt & cond
+    elif status is not None:
+        index, hash_key = L.by_status, status.value
+    else:
+        index, hash_key = L.by_kind, LOAN_KIND
+    fp = fingerprint("loans", borrower_id, status and status.value, include_deleted, viewer_scope(ctx))
+    spec = QuerySpec(L, hash_key, index=index, range_condition=range_cond, filter_condition=filt, fingerprint=fp)
+    page = await run_page(ctx, spec, args)
+    access = Access.ADMIN if viewer.is_admin else Access.BORROWER
+    for row in page.items:
+        ctx.loaders.loan_by_id.prime(row.loan_id, row)
+    return LoanConnection(
+        edges=[LoanEdge(cursor=c, node=Loan(_m=m, _access=access)) for m, c in zip(page.items, page.cursors)],
+        page_info=PageInfo.of(page),
+        total_count=None,
+    )
+
+
+def _iso(value: dt.datetime) -> str:
+    return models.LoanMetric.timestamp.serialize(value)
+
+
+async def resolve_funding_history(
+    info: Info,
+    loan: Loan,
+    from_: dt.datetime | None,
+    to: dt.datetime | None,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> FundingPointConnection:
+    ctx = info.context
+    args = page_args(first, after, last, before)
+    M = models.LoanMetric
+    cond = None
+    # sk is "<UTC timestamp>#<audit id>": "~" sorts after every "#..." suffix.
+    if from_ is not None and to is not None:
+        cond = M.sk.between(_iso(from_), _iso(to) + "~")
+    elif from_ is not None:
+        cond = M.sk >= _iso(from_)
+    elif to is not None:
+        cond = M.sk <= _iso(to) + "~"
+    fp = fingerprint("fundingHistory", loan._m.loan_id, from_, to)
+    spec = QuerySpec(M, loan._m.loan_id, range_condition=cond, fingerprint=fp)
+    page = await run_page(ctx, spec, args)
+    return FundingPointConnection(
+        edges=[
+            FundingPointEdge(cursor=c, node=funding_point(m)) for m, c in zip(page.items, page.cursors)
+        ],
+        page_info=PageInfo.of(page),
+    )
+
+
+def funding_point(m: models.LoanMetric) -> FundingPoint:
+    from schema.scalars import money
+
+    return FundingPoint(
+        timestamp=m.timestamp,
+        event=WebhookEvent(m.event),
+        total_funded=money(m.total_funded),  # type: ignore[arg-type]
+        funding_percentage=money(m.funding_percentage),  # type: ignore[arg-type]
+        participant_count=int(m.participant_count),
+        accepted_participant_count=int(m.accepted_participant_count),
+    )

@@ -1,0 +1,258 @@
+"""Mutation resolvers: decode ids, call the domain layer, shape the payload.
+Expected failures (DomainError) become payload errors here, in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from strawberry.types import Info
+
+from core.errors import BadUserInput, DomainError, DomainErrors
+from core.ids import expect_global_id, split_key
+from core.permissions import loan_access
+from schema.common import UserError
+from schema.loans import Loan
+from schema.participants import Participant
+
+P = TypeVar("P")
+
+
+async def _guard(make_error: Callable[[list[UserError]], P], call: Awaitable[P]) -> P:
+    """Run a mutation; turn domain errors into the payload's `errors`."""
+    try:
+        return await call
+    except DomainErrors as exc:
+        return make_error([UserError.of(e) for e in exc.errors])
+    except DomainError as exc:
+        return make_error([UserError.of(exc)])
+
+
+def _id(global_id: str, type_name: str, field: str) -> str:
+    try:
+        return expect_global_id(global_id, type_name)
+    except BadUserInput as exc:
+        raise DomainError("VALIDATION", exc.message, ["input", field]) from None
+
+
+def _participant_key(global_id: str, field: str = "participantId") -> tuple[str, str]:
+    key = _id(global_id, "Participant", field)
+    try:
+        loan_id, pid = split_key(key)
+    except BadUserInput as exc:
+        raise DomainError("VALIDATION", exc.message, ["input", field]) from None
+    return loan_id, pid
+
+
+async def _loan(info: Info, model: Any) -> Loan:
+    ctx = info.context
+    ctx.loaders.loan_by_id.clear(model.loan_id).prime(model.loan_id, model)
+    return Loan(_m=model, _access=await loan_access(ctx, model))
+
+
+def _participant(info: Info, model: Any) -> Participant:
+    key = (model.loan_id, model.participant_id)
+    info.context.loaders.participant_by_key.clear(key).prime(key, model)
+    return Participant(_m=model)
+
+
+async def create_loan(info: Info, input: Any) -> Any:
+    from schema.mutations import CreateLoanPayload
+    from services import loans
+
+    async def run() -> CreateLoanPayload:
+        model = await loans.create_loan(
+            info.context.actor,
+            title=input.title,
+            amount=input.amount,
+            currency=input.currency if input.currency is not None else "USD",
+            interest_rate=input.interest_rate,
+            term_months=input.term_months,
+        )
+        return CreateLoanPayload(loan=await _loan(info, model), errors=[])
+
+    return await _guard(lambda e: CreateLoanPayload(loan=None, errors=e), run())
+
+
+async def update_loan_terms(info: Info, input: Any) -> Any:
+    from schema.mutations import UpdateLoanTermsPayload
+    from services import loans
+
+    async def run() -> UpdateLoanTermsPayload:
+        model = await loans.update_loan_terms(
+            info.context.actor,
+            _id(input.id, "Loan", "id"),
+            expected_version=input.expected_version,
+            change_reason=input.change_reason,
+            title=input.title,
+            amount=input.amount,
+            interest_rate=input.interest_rate,
+            term_months=input.term_months,
+        )
+        return UpdateLoanTermsPayload(loan=await _loan(info, model), errors=[])
+
+    return await _guard(lambda e: UpdateLoanTermsPayload(loan=None, errors=e), run())
+
+
+async def revert_loan_terms(info: Info, input: Any) -> Any:
+    from schema.mutations import RevertLoanTermsPayload
+    from services import loans
+
+    async def run() -> RevertLoanTermsPayload:
+        model = await loans.revert_loan_terms(
+            info.context.actor,
+            _id(input.id, "Loan", "id"),
+            to_version=input.to_version,
+            expected_version=input.expected_version,
+            change_reason=input.change_reason,
+        )
+        return RevertLoanTermsPayload(loan=await _loan(info, model), errors=[])
+
+    return await _guard(lambda e: RevertLoanTermsPayload(loan=None, errors=e), run())
+
+
+async def set_loan_status(info: Info, input: Any) -> Any:
+    from schema.mutations import SetLoanStatusPayload
+    from services import loans
+
+    async def run() -> SetLoanStatusPayload:
+        model = await loans.set_loan_status(
+            info.context.actor, _id(input.id, "Loan", "id"), input.status.value, input.reason
+        )
+        return SetLoanStatusPayload(loan=await _loan(info, model), errors=[])
+
+    return await _guard(lambda e: SetLoanStatusPayload(loan=None, errors=e), run())
+
+
+async def delete_loan(info: Info, input: Any) -> Any:
+    from schema.mutations import DeleteLoanPayload
+    from services import loans
+
+    async def run() -> DeleteLoanPayload:
+        model = await loans.delete_loan(info.context.actor, _id(input.id, "Loan", "id"), input.reason)
+        return DeleteLoanPayload(loan=await _loan(info, model), errors=[])
+
+    return await _guard(lambda e: DeleteLoanPayload(loan=None, errors=e), run())
+
+
+async def restore_loan(info: Info, input: Any) -> Any:
+    from schema.mutations import RestoreLoanPayload
+    from services import loans
+
+    async def run() -> RestoreLoanPayload:
+        model = await loans.restore_loan(info.context.actor, _id(input.id, "Loan", "id"))
+        return RestoreLoanPayload(loan=await _loan(info, model), errors=[])
+
+    return await _guard(lambda e: RestoreLoanPayload(loan=None, errors=e), run())
+
+
+async def invite_participant(info: Info, input: Any) -> Any:
+    from schema.mutations import InviteParticipantPayload
+    from services import participants
+
+    async def run() -> InviteParticipantPayload:
+        model = await participants.invite_participant(
+            info.context.actor, _id(input.loan_id, "Loan", "loanId"), input.email, input.amount
+        )
+        return InviteParticipantPayload(participant=_participant(info, model), errors=[])
+
+    return await _guard(lambda e: InviteParticipantPayload(participant=None, errors=e), run())
+
+
+async def invite_participants(info: Info, input: Any) -> Any:
+    from schema.mutations import (
+        BatchItemStatus,
+        BatchSummary,
+        InviteParticipantsPayload,
+        InviteResult,
+    )
+    from services import participants
+
+    async def run() -> InviteParticipantsPayload:
+        result = await participants.invite_participants(
+            info.context.actor,
+            _id(input.loan_id, "Loan", "loanId"),
+            [(i.email, i.amount) for i in input.invites],
+            bool(input.atomic),
+        )
+        return InviteParticipantsPayload(
+            results=[
+                InviteResult(
+                    index=r.index,
+                    email=r.email,
+                    status=BatchItemStatus(r.status),
+                    participant=_participant(info, r.participant) if r.participant is not None else None,
+                    errors=[UserError.of(e) for e in r.errors],
+                )
+                for r in result.results
+            ],
+            summary=BatchSummary(
+                total=result.summary.total,
+                succeeded=result.summary.succeeded,
+                failed=result.summary.failed,
+            ),
+            errors=[],
+        )
+
+    def failed(errors: list[UserError]) -> InviteParticipantsPayload:
+        n = len(input.invites)
+        return InviteParticipantsPayload(
+            results=[], summary=BatchSummary(total=n, succeeded=0, failed=n), errors=errors
+        )
+
+    return await _guard(failed, run())
+
+
+async def respond(info: Info, input: Any, *, accept: bool) -> Any:
+    from schema.mutations import RespondToInvitationPayload
+    from services import participants
+
+    async def run() -> RespondToInvitationPayload:
+        loan_id, pid = _participant_key(input.participant_id)
+        fn = participants.accept_invitation if accept else participants.decline_invitation
+        part, loan = await fn(info.context.actor, loan_id, pid, input.expected_loan_version)
+        return RespondToInvitationPayload(
+            participant=_participant(info, part), loan=await _loan(info, loan), errors=[]
+        )
+
+    return await _guard(
+        lambda e: RespondToInvitationPayload(participant=None, loan=None, errors=e), run()
+    )
+
+
+async def remove_participant(info: Info, input: Any) -> Any:
+    from schema.mutations import RemoveParticipantPayload
+    from services import participants
+
+    async def run() -> RemoveParticipantPayload:
+        loan_id, pid = _participant_key(input.participant_id)
+        model = await participants.remove_participant(info.context.actor, loan_id, pid, input.reason)
+        return RemoveParticipantPayload(participant=_participant(info, model), errors=[])
+
+    return await _guard(lambda e: RemoveParticipantPayload(participant=None, errors=e), run())
+
+
+async def register_webhook(info: Info, input: Any) -> Any:
+    from schema.mutations import RegisterWebhookPayload
+    from schema.webhooks import Webhook
+    from services import webhooks
+
+    async def run() -> RegisterWebhookPayload:
+        model, secret = await webhooks.register_webhook(
+            info.context.actor, input.url, [e.value for e in input.events]
+        )
+        return RegisterWebhookPayload(webhook=Webhook(_m=model), secret=secret, errors=[])
+
+    return await _guard(lambda e: RegisterWebhookPayload(webhook=None, secret=None, errors=e), run())
+
+
+async def delete_webhook(info: Info, input: Any) -> Any:
+    from schema.mutations import DeleteWebhookPayload
+    from schema.webhooks import Webhook
+    from services import webhooks
+
+    async def run() -> DeleteWebhookPayload:
+        model = await webhooks.delete_webhook(info.context.actor, _id(input.id, "Webhook", "id"))
+        return DeleteWebhookPayload(webhook=Webhook(_m=model), errors=[])
+
+    return await _guard(lambda e: DeleteWebhookPayload(webhook=None, errors=e), run())

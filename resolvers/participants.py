@@ -1,0 +1,120 @@
+"""Participant reads: a loan's participants, the viewer's invitations."""
+
+from __future__ import annotations
+
+from strawberry.types import Info
+
+import models
+from core.cursors import fingerprint
+from core.pagination import QuerySpec
+from core.permissions import Access
+from resolvers.shared import run_page, viewer_scope
+from schema.common import PageInfo, ParticipantStatus, page_args
+from schema.participants import Participant, ParticipantConnection, ParticipantEdge
+
+P = models.Participant
+
+
+def _connection(info: Info, page, total_count: int | None) -> ParticipantConnection:  # type: ignore[no-untyped-def]
+    loader = info.context.loaders.participant_by_key
+    for row in page.items:
+        loader.prime((row.loan_id, row.participant_id), row)
+    return ParticipantConnection(
+        edges=[ParticipantEdge(cursor=c, node=Participant(_m=m)) for m, c in zip(page.items, page.cursors)],
+        page_info=PageInfo.of(page),
+        total_count=total_count,
+    )
+
+
+def _count(loan: models.Loan, status: ParticipantStatus | None) -> int | None:
+    if status is None:
+        return int(loan.participant_count)
+    if status == ParticipantStatus.ACCEPTED:
+        return int(loan.accepted_participant_count)
+    if status == ParticipantStatus.PENDING:
+        return int(loan.pending_participant_count)
+    return None
+
+
+async def resolve_loan_participants(
+    info: Info,
+    loan,  # schema.loans.Loan  # type: ignore[no-untyped-def]
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    status: ParticipantStatus | None,
+    include_deleted: bool,
+) -> ParticipantConnection:
+    """One Query of the loan's partition. A lender's view is narrowed to their
+    own participation by the filter, inside DynamoDB."""
+    ctx = info.context
+    args = page_args(first, after, last, before)
+    access: Access = loan._access
+    m: models.Loan = loan._m
+    filt = None
+    if not (include_deleted and access >= Access.BORROWER):
+        filt = P.deleted_at.does_not_exist()
+        include_deleted = False
+    if status is not None:
+        c = P.status == status.value
+        filt = c if filt is None else filt & c
+    own = access < Access.BORROWER
+    if own:
+        viewer = ctx.require_viewer()
+        c = P.lender_email == (viewer.email or "")
+        c = c | (P.lender_id == viewer.user_id)
+        filt = c if filt is None else filt & c
+    fp = fingerprint("participants", m.loan_id, status and status.value, include_deleted, own, viewer_scope(ctx))
+    spec = QuerySpec(P, m.loan_id, filter_condition=filt, fingerprint=fp)
+    page = await run_page(ctx, spec, args)
+    total = None if (own or include_deleted) else _count(m, status)
+    return _connection(info, page, total)
+
+
+async def resolve_my_invitations(
+    info: Info,
+    status: ParticipantStatus | None,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> ParticipantConnection:
+    """Invitations to the viewer's token email (GSI lender_email + status); a
+    viewer whose token has no email is matched by account (GSI lender_id + status)."""
+    ctx = info.context
+    viewer = ctx.require_viewer()
+    args = page_args(first, after, last, before)
+    range_cond = (P.status == status.value) if status is not None else None
+    if viewer.email:
+        index, hash_key = P.by_email, viewer.email
+    else:
+        index, hash_key = P.by_lender, viewer.user_id
+    fp = fingerprint("myInvitations", status and status.value, viewer_scope(ctx), viewer.email)
+    spec = QuerySpec(
+        P,
+        hash_key,
+        index=index,
+        range_condition=range_cond,
+        filter_condition=P.deleted_at.does_not_exist(),
+        fingerprint=fp,
+    )
+    page = await run_page(ctx, spec, args)
+    return _connection(info, page, None)
+
+
+async def get_participant(info: Info, loan_id: str, participant_id: str) -> Participant | None:
+    """A participant the viewer may see (node lookups), else None."""
+    from core.permissions import participant_visible, readable_loan
+
+    ctx = info.context
+    row = await ctx.loaders.participant_by_key.load((loan_id, participant_id))
+    if row is None:
+        return None
+    loan = await ctx.loaders.loan_by_id.load(loan_id)
+    access = await readable_loan(ctx, loan, include_deleted=row.deleted_at is not None)
+    if access == Access.NONE or not participant_visible(ctx, access, row):
+        return None
+    if row.deleted_at is not None and access < Access.BORROWER:
+        return None
+    return Participant(_m=row)

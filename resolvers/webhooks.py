@@ -1,0 +1,66 @@
+"""Webhook reads: the viewer's webhooks and each one's deliveries."""
+
+from __future__ import annotations
+
+from strawberry.types import Info
+
+import models
+from core.cursors import fingerprint
+from core.pagination import QuerySpec
+from resolvers.shared import run_page, viewer_scope
+from schema.common import PageInfo, page_args
+from schema.webhooks import (
+    Webhook,
+    WebhookConnection,
+    WebhookDelivery,
+    WebhookDeliveryConnection,
+    WebhookDeliveryEdge,
+    WebhookEdge,
+)
+
+
+async def resolve_webhooks(info: Info, first, after, last, before) -> WebhookConnection:  # type: ignore[no-untyped-def]
+    ctx = info.context
+    viewer = ctx.require_viewer()
+    args = page_args(first, after, last, before)
+    W = models.Webhook
+    spec = QuerySpec(
+        W,
+        viewer.user_id,
+        index=W.by_owner,
+        filter_condition=W.deleted_at.does_not_exist(),
+        fingerprint=fingerprint("webhooks", viewer_scope(ctx)),
+    )
+    page = await run_page(ctx, spec, args)
+    return WebhookConnection(
+        edges=[WebhookEdge(cursor=c, node=Webhook(_m=m)) for m, c in zip(page.items, page.cursors)],
+        page_info=PageInfo.of(page),
+    )
+
+
+async def resolve_deliveries(info: Info, webhook: models.Webhook, first, after, last, before) -> WebhookDeliveryConnection:  # type: ignore[no-untyped-def]
+    args = page_args(first, after, last, before)
+    spec = QuerySpec(
+        models.WebhookDelivery,
+        webhook.webhook_id,
+        fingerprint=fingerprint("deliveries", webhook.webhook_id),
+    )
+    page = await run_page(info.context, spec, args)
+    return WebhookDeliveryConnection(
+        edges=[
+            WebhookDeliveryEdge(cursor=c, node=WebhookDelivery(_m=m))
+            for m, c in zip(page.items, page.cursors)
+        ],
+        page_info=PageInfo.of(page),
+    )
+
+
+async def get_webhook(info: Info, webhook_id: str) -> Webhook | None:
+    ctx = info.context
+    row = await ctx.loaders.webhook_by_id.load(webhook_id)
+    viewer = ctx.viewer
+    if row is None or viewer is None or row.deleted_at is not None:
+        return None
+    if row.owner_id != viewer.user_id and not viewer.is_admin:
+        return None
+    return Webhook(_m=row)

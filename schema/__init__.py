@@ -1,0 +1,45 @@
+"""The root schema: Query, Mutation, Subscription composed from the domain modules."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import strawberry
+from strawberry.extensions import SchemaExtension
+
+from schema.audit import AuditEntry
+from schema.errors import ErrorBoundary
+from schema.loans import Loan
+from schema.mutations import Mutation
+from schema.participants import Participant
+from schema.query import Query
+from schema.scalars import SCALAR_OVERRIDES
+from schema.subscriptions import Subscription
+from schema.users import User
+from schema.versions import LoanVersion
+from schema.webhooks import Webhook
+
+NODE_TYPES = [User, Loan, Participant, LoanVersion, AuditEntry, Webhook]
+
+# Extensions added by other layers (cost analysis, limits, metrics), in order.
+EXTRA_EXTENSIONS: list[type[SchemaExtension]] = []
+
+
+def build_schema(extensions: list[type[SchemaExtension]] | None = None) -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        types=NODE_TYPES,
+        scalar_overrides=SCALAR_OVERRIDES,
+        extensions=[*(extensions or EXTRA_EXTENSIONS), ErrorBoundary],
+    )
+
+
+@lru_cache(maxsize=1)
+def default_schema() -> strawberry.Schema:
+    return build_schema()
+
+
+def print_sdl() -> str:
+    return default_schema().as_str() + "\n"

@@ -1,0 +1,83 @@
+"""AuditEntry: who changed what, when, from where."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+import models
+from core.ids import to_global_id
+from schema.common import AuditAction, Node, PageInfo
+from schema.users import User, load_user
+
+
+@strawberry.type(description="One committed change: before and after images, actor, origin.")
+class AuditEntry(Node):
+    _m: strawberry.Private[models.AuditEntry]
+
+    @strawberry.field(description='Global id, e.g. base64 of "AuditEntry:<record key>/<sort key>".')
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("AuditEntry", f"{self._m.record_key}/{self._m.sk}"))
+
+    @strawberry.field(description="The entry's uuid.")
+    def audit_id(self) -> str:
+        return self._m.audit_id
+
+    @strawberry.field(description="When the change was committed.")
+    def timestamp(self) -> dt.datetime:
+        return self._m.timestamp
+
+    @strawberry.field(description='Table of the changed record, e.g. "loans" or "participants".')
+    def table_name(self) -> str:
+        return self._m.table_name
+
+    @strawberry.field(description="Id of the changed record (a loan or participant uuid).")
+    def record_id(self) -> str:
+        return self._m.record_id
+
+    @strawberry.field(description="Kind of change.")
+    def action(self) -> AuditAction:
+        return AuditAction(self._m.action)
+
+    @strawberry.field(description="Who made the change.")
+    async def actor(self, info: Info) -> User | None:
+        return await load_user(info, self._m.actor_id)
+
+    @strawberry.field(description="The record before the change; null for a creation.")
+    def before(self) -> JSON | None:
+        return self._m.before
+
+    @strawberry.field(description="The record after the change.")
+    def after(self) -> JSON | None:
+        return self._m.after
+
+    @strawberry.field(description="Names of the fields that changed.")
+    def changed_fields(self) -> list[str]:
+        return list(self._m.changed_fields or [])
+
+    @strawberry.field(description="Client address the change came from.")
+    def ip_address(self) -> str | None:
+        return self._m.ip_address
+
+    @strawberry.field(description="Client user agent.")
+    def user_agent(self) -> str | None:
+        return self._m.user_agent
+
+    @strawberry.field(description="Request id (X-Request-ID) of the request that made the change.")
+    def request_id(self) -> str | None:
+        return self._m.request_id
+
+
+@strawberry.type(description="An audit entry in a connection.")
+class AuditEntryEdge:
+    cursor: str = strawberry.field(description="Opaque cursor of this edge.")
+    node: AuditEntry = strawberry.field(description="The entry.")
+
+
+@strawberry.type(description="A page of audit entries (Relay connection), oldest first.")
+class AuditEntryConnection:
+    edges: list[AuditEntryEdge] = strawberry.field(description="The entries of this page.")
+    page_info: PageInfo = strawberry.field(description="Paging information.")

@@ -1,0 +1,90 @@
+"""The error boundary for top-level errors: coded errors pass through; anything
+else is masked (INTERNAL_SERVER_ERROR with the request id) and logged in full."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from core.errors import CodedError
+
+log = logging.getLogger("loangraph.errors")
+
+# Errors graphql-core raises for bad documents or variables carry no original
+# error and are the client's to fix.
+CLIENT_CODES = {"UNAUTHENTICATED", "FORBIDDEN", "BAD_USER_INPUT"}
+
+
+def _is_expected(error: GraphQLError) -> bool:
+    original = error.original_error
+    if original is None:
+        return True  # syntax/validation/coercion errors from graphql-core
+    if isinstance(original, CodedError):
+        return True
+    if isinstance(original, GraphQLError) and (original.extensions or {}).get("code"):
+        return True
+    return False
+
+
+class ErrorBoundary(SchemaExtension):
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if not result or not result.errors:
+            return
+        ctx = self.execution_context.context
+        request_id = getattr(ctx, "request_id", None)
+        processed = []
+        for error in result.errors:
+            if _is_expected(error):
+                ext = dict(error.extensions or {})
+                if error.original_error is None and "code" not in ext:
+                    ext["code"] = "GRAPHQL_VALIDATION_FAILED" if not error.path else "BAD_USER_INPUT"
+                if isinstance(error.original_error, GraphQLError) and error.original_error.extensions:
+                    ext = {**error.original_error.extensions, **ext}
+                processed.append(
+                    GraphQLError(error.message, nodes=error.nodes, source=error.source,
+                                 positions=error.positions, path=error.path,
+                                 original_error=error.original_error, extensions=ext)
+                )
+                continue
+            log.error(
+                "internal error request_id=%s path=%s", request_id, error.path,
+                exc_info=(type(error.original_error), error.original_error, error.original_error.__traceback__),
+            )
+            from core.errors import ServiceUnavailable  # noqa: F401  (mapped below)
+
+            code, message = _classify(error.original_error)
+            processed.append(
+                GraphQLError(
+                    f"{message} (request id {request_id})",
+                    nodes=error.nodes, path=error.path,
+                    extensions={"code": code, "requestId": request_id},
+                )
+            )
+        result.errors = processed
+
+
+def _classify(exc: BaseException | None) -> tuple[str, str]:
+    """Database outages are SERVICE_UNAVAILABLE (retry later), the rest internal."""
+    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+    from pynamodb.exceptions import PynamoDBConnectionError, PynamoDBException
+
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, EndpointConnectionError | PynamoDBConnectionError):
+            return "SERVICE_UNAVAILABLE", "The database is unavailable; retry shortly"
+        if isinstance(seen, ClientError):
+            code = seen.response.get("Error", {}).get("Code", "")
+            if "Throttl" in code or code in {"ProvisionedThroughputExceededException", "RequestLimitExceeded"}:
+                return "SERVICE_UNAVAILABLE", "The database is throttling; retry shortly"
+        if isinstance(seen, BotoCoreError) and "connect" in str(seen).lower():
+            return "SERVICE_UNAVAILABLE", "The database is unavailable; retry shortly"
+        if isinstance(seen, PynamoDBException) and getattr(seen, "cause", None) is not None:
+            seen = seen.cause  # type: ignore[assignment]
+            continue
+        seen = seen.__cause__
+    return "INTERNAL_SERVER_ERROR", "Internal server error"

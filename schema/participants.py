@@ -1,0 +1,127 @@
+"""The Participant type: a lender's place in a loan, under an id that never changes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.types import Info
+
+import models
+from core.ids import to_global_id
+from schema.common import Node, PageInfo, ParticipantStatus
+from schema.scalars import money
+from schema.users import User, load_user
+
+if TYPE_CHECKING:
+    from schema.loans import Loan
+    from schema.versions import LoanVersion
+
+LoanT = Annotated["Loan", strawberry.lazy("schema.loans")]
+LoanVersionT = Annotated["LoanVersion", strawberry.lazy("schema.versions")]
+
+
+@strawberry.type(description="An invited lender's participation in a loan.")
+class Participant(Node):
+    _m: strawberry.Private[models.Participant]
+
+    @strawberry.field(description='Global id, e.g. base64 of "Participant:<loan uuid>/<participant uuid>".')
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("Participant", f"{self._m.loan_id}/{self._m.participant_id}"))
+
+    @strawberry.field(
+        description="The participant's uuid: never changes, whatever happens to the lender's account."
+    )
+    def participant_id(self) -> str:
+        return self._m.participant_id
+
+    @strawberry.field(description="The loan.")
+    async def loan(self, info: Info) -> LoanT:
+        from resolvers.loans import loan_for_participant
+
+        return await loan_for_participant(info, self._m)
+
+    @strawberry.field(description="The lender's account: null until the invited person accepts or declines.")
+    async def lender(self, info: Info) -> User | None:
+        return await load_user(info, self._m.lender_id)
+
+    @strawberry.field(description='The invited email address (lower-case), e.g. "ana@example.com".')
+    def lender_email(self) -> str:
+        return self._m.lender_email
+
+    @strawberry.field(description='The amount offered, e.g. "2500.00".')
+    def contribution_amount(self) -> Decimal:
+        return money(self._m.contribution_amount)  # type: ignore[return-value]
+
+    @strawberry.field(description="Invitation status.")
+    def status(self) -> ParticipantStatus:
+        return ParticipantStatus(self._m.status)
+
+    @strawberry.field(description="The exact loan terms (version) this lender accepted.")
+    async def accepted_version(self, info: Info) -> LoanVersionT | None:
+        if self._m.accepted_version is None:
+            return None
+        from resolvers.versions import load_version
+
+        return await load_version(info, self._m.loan_id, int(self._m.accepted_version))
+
+    @strawberry.field(description="When the invitation was sent.")
+    def invited_at(self) -> dt.datetime:
+        return self._m.invited_at
+
+    @strawberry.field(description="When the lender accepted or declined.")
+    def responded_at(self) -> dt.datetime | None:
+        return self._m.responded_at
+
+    @strawberry.field(description="Record version: +1 with each change of this participant.")
+    def version(self) -> int:
+        return int(self._m.version)
+
+    @strawberry.field(description="When the participant was created (invited).")
+    def created_at(self) -> dt.datetime:
+        return self._m.created_at
+
+    @strawberry.field(description="Who created the participant (the borrower).")
+    async def created_by(self, info: Info) -> User | None:
+        return await load_user(info, self._m.created_by)
+
+    @strawberry.field(description="When the participant last changed.")
+    def updated_at(self) -> dt.datetime:
+        return self._m.updated_at
+
+    @strawberry.field(description="Who last changed the participant.")
+    async def updated_by(self, info: Info) -> User | None:
+        return await load_user(info, self._m.updated_by)
+
+    @strawberry.field(description="When the participant was removed; null while live.")
+    def deleted_at(self) -> dt.datetime | None:
+        return self._m.deleted_at
+
+    @strawberry.field(description="Who removed the participant.")
+    async def deleted_by(self, info: Info) -> User | None:
+        return await load_user(info, self._m.deleted_by)
+
+    @strawberry.field(description="Why the participant was removed.")
+    def deletion_reason(self) -> str | None:
+        return self._m.deletion_reason
+
+
+@strawberry.type(description="A participant in a connection.")
+class ParticipantEdge:
+    cursor: str = strawberry.field(description="Opaque cursor of this edge.")
+    node: Participant = strawberry.field(description="The participant.")
+
+
+@strawberry.type(description="A page of participants (Relay connection).")
+class ParticipantConnection:
+    edges: list[ParticipantEdge] = strawberry.field(description="The participants of this page.")
+    page_info: PageInfo = strawberry.field(description="Paging information.")
+    total_count: int | None = strawberry.field(
+        description=(
+            "How many items the whole list has, from the loan's counters: set for a borrower's "
+            "or admin's view of live participants (all, PENDING or ACCEPTED); null where no "
+            "counter answers it (removed participants, DECLINED, a lender's own view, invitations)."
+        )
+    )

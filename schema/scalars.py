@@ -1,0 +1,81 @@
+"""Scalars: Decimal as a JSON string (money is never a float), DateTime in UTC
+with a trailing "Z", JSON for snapshots."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from typing import Any, NewType
+
+import strawberry
+from strawberry.schema.types.scalar import ScalarDefinition, scalar
+
+UTC = dt.timezone.utc
+
+
+def serialize_datetime(value: dt.datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_datetime(value: Any) -> dt.datetime:
+    if not isinstance(value, str):
+        raise ValueError("DateTime must be an ISO-8601 string, e.g. 2026-11-25T09:30:00Z")
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"Invalid DateTime {value!r}: use ISO-8601, e.g. 2026-11-25T09:30:00Z") from None
+    if parsed.tzinfo is None:
+        raise ValueError(f"DateTime {value!r} needs a time zone; use UTC with a trailing Z")
+    return parsed.astimezone(UTC)
+
+
+def parse_decimal(value: Any) -> decimal.Decimal:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError('Decimal must be a string such as "1250.00"')
+    try:
+        result = decimal.Decimal(str(value).strip())
+    except decimal.InvalidOperation:
+        raise ValueError(f'Invalid Decimal {value!r}: use a string such as "1250.00"') from None
+    if not result.is_finite():
+        raise ValueError(f"Decimal must be a finite number, got {value!r}")
+    return result
+
+
+DateTimeScalar: ScalarDefinition = scalar(
+    NewType("DateTime", dt.datetime),
+    name="DateTime",
+    description='An instant in UTC, ISO-8601 with a trailing "Z", e.g. "2026-11-25T09:30:00.000Z".',
+    serialize=serialize_datetime,
+    parse_value=parse_datetime,
+)
+
+DecimalScalar: ScalarDefinition = scalar(
+    NewType("Decimal", decimal.Decimal),
+    name="Decimal",
+    description=(
+        'An exact decimal number serialized as a JSON string, e.g. "1250.00" (money, at most '
+        '2 decimal places) or "7.5000" (rates, at most 4). Never a float.'
+    ),
+    serialize=str,
+    parse_value=parse_decimal,
+)
+
+JSON = strawberry.scalars.JSON
+
+SCALAR_OVERRIDES: dict[object, Any] = {dt.datetime: DateTimeScalar, decimal.Decimal: DecimalScalar}
+
+MONEY = decimal.Decimal("0.01")
+RATE = decimal.Decimal("0.0001")
+
+
+def money(value: decimal.Decimal | None) -> decimal.Decimal | None:
+    return None if value is None else decimal.Decimal(value).quantize(MONEY)
+
+
+def rate(value: decimal.Decimal | None) -> decimal.Decimal | None:
+    return None if value is None else decimal.Decimal(value).quantize(RATE)

@@ -1,0 +1,213 @@
+"""The Starlette application: /graphql (HTTP and WebSocket, GraphiQL in a
+browser), /v1/graphql, /healthz, /readyz, and the browser assets."""
+
+from __future__ import annotations
+
+
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+
+from core import db
+from core.auth import AuthError, bearer_token, decode_token
+from core.context import Context
+from core.settings import Settings, get_settings
+
+log = logging.getLogger("loangraph.server")
+ROOT = Path(__file__).resolve().parent
+NODE_MODULES = ROOT / "node_modules"
+
+# Browser assets, served from npm packages installed by `make setup` (no CDN).
+ASSETS: dict[str, Path] = {
+    "graphiql/graphiql.min.js": NODE_MODULES / "graphiql/graphiql.min.js",
+    "graphiql/graphiql.min.css": NODE_MODULES / "graphiql/graphiql.min.css",
+    "react/react.production.min.js": NODE_MODULES / "react/umd/react.production.min.js",
+    "react-dom/react-dom.production.min.js": NODE_MODULES / "react-dom/umd/react-dom.production.min.js",
+    "graphql-ws/graphql-ws.min.js": NODE_MODULES / "graphql-ws/umd/graphql-ws.min.js",
+}
+
+
+class RequestIdMiddleware:
+    """Accepts X-Request-ID (or makes one) and returns it on every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        rid = None
+        for name, value in scope.get("headers", []):
+            if name == b"x-request-id":
+                candidate = value.decode("latin-1").strip()
+                if 0 < len(candidate) <= 128 and candidate.isprintable():
+                    rid = candidate
+                break
+        rid = rid or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def send_with_id(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", rid.encode("latin-1")))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+class LoangraphGraphQL(GraphQL):
+    """Strawberry's ASGI view with our context, auth and offline GraphiQL."""
+
+    def __init__(self, schema: Any, settings: Settings, app_state: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(schema, allowed_origins=settings.allowed_origins, **kwargs)
+        self.settings = settings
+        self.app_state = app_state
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        ctx = Context(
+            settings=self.settings,
+            request=request,
+            response=response if isinstance(response, Response) else None,
+            request_id=request.scope.get("state", {}).get("request_id") or uuid.uuid4().hex,
+            ip_address=request.client.host if request.client else None,
+            user_agent=request.headers.get("user-agent"),
+            extras=dict(self.app_state),
+        )
+        if isinstance(request, Request):
+            await self._authenticate(ctx, request.headers.get("authorization"))
+        return ctx
+
+    async def _authenticate(self, ctx: Context, header: str | None) -> None:
+        try:
+            token = bearer_token(header)
+            if token is not None:
+                ctx.viewer = decode_token(token, self.settings)
+        except AuthError as exc:
+            ctx.auth_error = exc
+            return
+        if ctx.viewer is not None:
+            ensure = self.app_state.get("ensure_user")
+            if ensure is not None:
+                await ensure(ctx.viewer)
+
+    async def on_ws_connect(self, context: Context) -> Any:
+        params = getattr(context, "connection_params", None) or {}
+        header = params.get("authorization") or params.get("Authorization")
+        if header is None and isinstance(params.get("headers"), dict):
+            header = params["headers"].get("authorization") or params["headers"].get("Authorization")
+        await self._authenticate(context, header)
+        if context.auth_error is not None or context.viewer is None:
+            raise ConnectionRejectionError({"message": str(context.auth_error or "Authentication required")})
+        return None
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse((ROOT / "static/graphiql.html").read_text())
+
+
+async def asset(request: Request) -> Response:
+    path = ASSETS.get(request.path_params["path"])
+    if path is None or not path.is_file():
+        return Response("not found", status_code=404)
+    return FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """Ready when the database answers (DescribeTable of the loans table) within 2 s."""
+    import models
+
+    try:
+        with anyio_fail_after(2.0):
+            await db.run_db(models.Loan.describe_table)
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+def anyio_fail_after(seconds: float) -> Any:
+    import anyio
+
+    return anyio.fail_after(seconds)
+
+
+def create_app(settings: Settings | None = None, *, start_background: bool = True) -> Starlette:
+    """Build the app. `start_background` runs the event dispatcher in-process."""
+    from schema import build_schema
+
+    settings = settings or get_settings()
+    db.configure(settings)
+    state: dict[str, Any] = {}
+    try:
+        from services.users import ensure_user
+
+        state["ensure_user"] = ensure_user
+    except ImportError:  # pragma: no cover - during bootstrap only
+        pass
+
+    schema = build_schema()
+    graphql_app = LoangraphGraphQL(schema, settings, state, keep_alive=True, keep_alive_interval=15)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if settings.create_tables:
+            await db.run_db(db.create_tables, settings)
+        hooks: list[Any] = []
+        for starter in LIFESPAN_HOOKS:
+            hooks.append(await starter(app, settings, state, start_background))
+        try:
+            yield
+        finally:
+            for stop in reversed(hooks):
+                if stop is not None:
+                    with contextlib.suppress(Exception):
+                        await stop()
+
+    routes = [
+        Route("/graphql", graphql_app, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql_app),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/assets/{path:path}", asset),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(RequestIdMiddleware), Middleware(GZipMiddleware, minimum_size=1024)],
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.shared = state
+    app.state.graphql = graphql_app
+    return app
+
+
+# Async callables (app, settings, state, start_background) -> stop callable | None,
+# run at startup by the lifespan (event dispatcher, broker, metrics...).
+LIFESPAN_HOOKS: list[Any] = []
+
+
+def app_from_env() -> Starlette:
+    """uvicorn factory: `uvicorn --factory server:app_from_env`."""
+    logging.basicConfig(level=get_settings().log_level)
+    return create_app(get_settings())
+
+
+
