@@ -1,0 +1,166 @@
+"""One change = one TransactWriteItems. `Tx` collects the actions of a change
+with a label each, runs the fault-injection hooks between building and
+committing, commits, and turns a cancellation into `Retry` (a lost race) or
+re-raises it (a bug).
+
+PynamoDB sends actions grouped by kind (condition checks, deletes, puts,
+updates), so cancellation reasons come back in that order, not in call order.
+`Tx` records the same grouping to name the failed actions, but the domain
+never trusts that mapping for its answer: after a lost race it re-reads and
+re-validates (see `common.with_retry`), which yields the right error code
+whatever order a DynamoDB implementation reports reasons in."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.condition import Condition
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from core import db
+from services.common import MAX_TRANSACTION_ACTIONS, Retry
+
+log = logging.getLogger("loangraph.services.tx")
+
+# Fault injection: each hook is called with the built (not yet committed) `Tx`.
+# A hook that raises aborts the change before anything is sent to DynamoDB.
+BEFORE_COMMIT_HOOKS: list[Callable[[Tx], None]] = []
+# Called after a successful commit (tests, metrics).
+AFTER_COMMIT_HOOKS: list[Callable[[Tx], None]] = []
+
+RETRYABLE_REASONS = {
+    "ConditionalCheckFailed",
+    "TransactionConflict",
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+    "RequestLimitExceeded",
+}
+_GROUP_ORDER = ("check", "delete", "put", "update")
+
+
+@dataclass
+class Action:
+    kind: str  # check | delete | put | update
+    label: str
+    model: Model | None = None
+    model_cls: type[Model] | None = None
+    hash_key: Any = None
+    range_key: Any = None
+    condition: Condition | None = None
+    actions: list[Any] = field(default_factory=list)
+
+
+class Tx:
+    """The actions of one change, committed atomically."""
+
+    def __init__(self, operation: str) -> None:
+        self.operation = operation
+        self.actions: list[Action] = []
+        self.failed: dict[str, str] = {}
+
+    def put(self, model: Model, condition: Condition | None = None, *, label: str) -> None:
+        self.actions.append(Action("put", label, model=model, condition=condition))
+
+    def update(
+        self, model: Model, actions: list[Any], condition: Condition | None = None, *, label: str
+    ) -> None:
+        self.actions.append(
+            Action("update", label, model=model, actions=actions, condition=condition)
+        )
+
+    def delete(self, model: Model, condition: Condition | None = None, *, label: str) -> None:
+        self.actions.append(Action("delete", label, model=model, condition=condition))
+
+    def check(
+        self,
+        model_cls: type[Model],
+        hash_key: Any,
+        range_key: Any = None,
+        *,
+        condition: Condition,
+        label: str,
+    ) -> None:
+        self.actions.append(
+            Action(
+                "check",
+                label,
+                model_cls=model_cls,
+                hash_key=hash_key,
+                range_key=range_key,
+                condition=condition,
+            )
+        )
+
+    def labels(self) -> list[str]:
+        return [a.label for a in self.actions]
+
+    def models(self, cls: type[Model] | None = None) -> list[Model]:
+        return [
+            a.model
+            for a in self.actions
+            if a.model is not None and (cls is None or isinstance(a.model, cls))
+        ]
+
+    def _wire_order(self) -> list[Action]:
+        return [a for kind in _GROUP_ORDER for a in self.actions if a.kind == kind]
+
+    def commit(self) -> None:
+        """Blocking: call it inside `core.db.run_db`."""
+        if not self.actions:
+            raise RuntimeError(f"{self.operation}: empty transaction")
+        if len(self.actions) > MAX_TRANSACTION_ACTIONS:
+            raise RuntimeError(
+                f"{self.operation}: {len(self.actions)} actions exceed "
+                f"DynamoDB's {MAX_TRANSACTION_ACTIONS}"
+            )
+        try:
+            with TransactWrite(
+                connection=db.tx_connection(), client_request_token=str(uuid.uuid4())
+            ) as tw:
+                for a in self.actions:
+                    if a.kind == "put":
+                        tw.save(a.model, condition=a.condition)
+                    elif a.kind == "update":
+                        tw.update(a.model, a.actions, condition=a.condition)
+                    elif a.kind == "delete":
+                        tw.delete(a.model, condition=a.condition)
+                    else:
+                        tw.condition_check(
+                            a.model_cls, a.hash_key, a.range_key, condition=a.condition
+                        )
+                for hook in list(BEFORE_COMMIT_HOOKS):
+                    hook(self)
+        except TransactWriteError as exc:
+            self._raise_for(exc)
+        for hook in list(AFTER_COMMIT_HOOKS):
+            hook(self)
+
+    def _raise_for(self, exc: TransactWriteError) -> None:
+        code = exc.cause_response_code
+        if code == "TransactionCanceledException":
+            reasons = list(exc.cancellation_reasons or [])
+            order = self._wire_order()
+            self.failed = {
+                order[i].label: r.code
+                for i, r in enumerate(reasons)
+                if r is not None and i < len(order)
+            }
+            codes = {r.code for r in reasons if r is not None}
+            if codes and codes <= RETRYABLE_REASONS:
+                raise Retry(f"{self.operation}: {self.failed}") from None
+            log.error("%s cancelled: %s", self.operation, self.failed or codes)
+            raise exc
+        if code in {
+            "TransactionInProgressException",
+            "ThrottlingException",
+            "ProvisionedThroughputExceededException",
+            "RequestLimitExceeded",
+        }:
+            raise Retry(f"{self.operation}: {code}") from None
+        raise exc
