@@ -95,6 +95,41 @@ def schema() -> None:
     sys.stdout.write(print_sdl())
 
 
+@app.command()
+def worker(
+    create_tables: Annotated[bool, typer.Option(help="Create missing tables on start")] = True,
+) -> None:
+    """Tail the audit stream (one worker holds the lease) and deliver webhooks until SIGTERM."""
+    import asyncio
+    import logging
+    import signal
+
+    from core import db
+    from events.runtime import EventRuntime
+
+    settings, _launcher = _database()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if create_tables:
+        db.create_tables(settings)
+
+    async def run() -> None:
+        runtime = EventRuntime.for_worker(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await runtime.start()
+        broker = "redis" if settings.redis_url else "in-memory (no LOANGRAPH_REDIS_URL)"
+        typer.echo(f"loangraph worker: events via {broker}; delivering webhooks", err=True)
+        await stop.wait()
+        typer.echo("loangraph worker: stopping", err=True)
+        await runtime.stop()
+
+    asyncio.run(run())
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,95 @@
+"""What runs where.
+
+* LOANGRAPH_REDIS_URL unset (one process): the server runs everything in
+  process: a `MemoryBroker`, the dispatcher and webhook delivery
+  (`EventRuntime.for_server`).
+* LOANGRAPH_REDIS_URL set (several replicas): every server replica runs only a
+  `RedisBroker` (its subscribers hear every event); `loangraph worker` runs the
+  dispatcher and webhook delivery (`EventRuntime.for_worker`), publishing to
+  Redis. Several workers may run: one tails the stream (the lease in the
+  checkpoint table), all of them deliver webhooks (claims are conditional
+  writes). LOANGRAPH_SERVER_EVENTS=always makes replicas also run them (then a
+  replica is elected by the same lease and no worker is needed);
+  =never makes a lone server leave them to a worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from typing import Any
+
+from events.broker import Broker, build_broker
+from events.dispatcher import EventDispatcher
+from events.webhooks import WebhookDeliverer
+
+log = logging.getLogger("loangraph.events")
+
+
+class EventRuntime:
+    """The broker plus (optionally) the dispatcher and the webhook deliverer."""
+
+    def __init__(
+        self,
+        settings: Any,
+        *,
+        dispatch: bool,
+        deliver: bool,
+        broker: Broker | None = None,
+        dispatcher_options: dict[str, Any] | None = None,
+        deliverer_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.broker = broker or build_broker(settings)
+        self.deliverer = (
+            WebhookDeliverer(settings, **(deliverer_options or {})) if deliver else None
+        )
+        self.dispatcher = (
+            EventDispatcher(self.broker, deliverer=self.deliverer, **(dispatcher_options or {}))
+            if dispatch
+            else None
+        )
+        self._delivery_task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def for_server(cls, settings: Any, **kwargs: Any) -> EventRuntime:
+        mode = (os.environ.get("LOANGRAPH_SERVER_EVENTS") or "auto").lower()
+        run = mode == "always" or (mode == "auto" and not settings.redis_url)
+        return cls(settings, dispatch=run, deliver=run, **kwargs)
+
+    @classmethod
+    def for_worker(cls, settings: Any, **kwargs: Any) -> EventRuntime:
+        return cls(settings, dispatch=True, deliver=True, **kwargs)
+
+    def add_invalidation_hook(self, hook: Any) -> None:
+        """Registered on the dispatcher when this process runs one. With Redis, a
+        replica without a dispatcher should invalidate from a broker subscription
+        (`broker.subscribe_all()`) instead."""
+        if self.dispatcher is not None:
+            self.dispatcher.add_invalidation_hook(hook)
+
+    async def start(self) -> None:
+        await self.broker.start()
+        if self.deliverer is not None:
+            self._delivery_task = asyncio.create_task(self.deliverer.run(), name="webhook-delivery")
+        if self.dispatcher is not None:
+            await self.dispatcher.start()
+
+    async def stop(self) -> None:
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
+        if self.deliverer is not None and self._delivery_task is not None:
+            self.deliverer.stop()
+            try:
+                await asyncio.wait_for(self._delivery_task, DELIVERY_STOP_TIMEOUT)
+            except (TimeoutError, asyncio.CancelledError):
+                self._delivery_task.cancel()
+                with contextlib.suppress(BaseException):
+                    await self._delivery_task
+            self._delivery_task = None
+        await self.broker.stop()
+
+
+DELIVERY_STOP_TIMEOUT = 10.0
