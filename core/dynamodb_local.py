@@ -96,7 +96,11 @@ class DynamoDBLocal:
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
+        if proc is None:
+            return
+        if proc.poll() is not None:
+            if proc.stderr is not None:
+                proc.stderr.close()
             return
         proc.terminate()
         try:
@@ -104,6 +108,8 @@ class DynamoDBLocal:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
 
     def __enter__(self) -> DynamoDBLocal:
         return self.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import strawberry
+from strawberry.schema.config import StrawberryConfig
 from strawberry.extensions import SchemaExtension
 
 from schema.audit import AuditEntry
@@ -13,7 +14,7 @@ from schema.loans import Loan
 from schema.mutations import Mutation
 from schema.participants import Participant
 from schema.query import Query
-from schema.scalars import SCALAR_OVERRIDES
+from schema.scalars import SCALAR_MAP
 from schema.subscriptions import Subscription
 from schema.users import User
 from schema.versions import LoanVersion
@@ -31,7 +32,7 @@ def build_schema(extensions: list[type[SchemaExtension]] | None = None) -> straw
         mutation=Mutation,
         subscription=Subscription,
         types=NODE_TYPES,
-        scalar_overrides=SCALAR_OVERRIDES,
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=[*(extensions or EXTRA_EXTENSIONS), ErrorBoundary],
     )
 

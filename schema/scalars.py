@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from typing import Any, NewType
+from typing import Any
 
 import strawberry
-from strawberry.schema.types.scalar import ScalarDefinition, scalar
+from strawberry.types.scalar import ScalarDefinition
 
 UTC = dt.timezone.utc
 
@@ -46,16 +46,14 @@ def parse_decimal(value: Any) -> decimal.Decimal:
     return result
 
 
-DateTimeScalar: ScalarDefinition = scalar(
-    NewType("DateTime", dt.datetime),
+DateTimeScalar: ScalarDefinition = strawberry.scalar(
     name="DateTime",
     description='An instant in UTC, ISO-8601 with a trailing "Z", e.g. "2026-11-25T09:30:00.000Z".',
     serialize=serialize_datetime,
     parse_value=parse_datetime,
 )
 
-DecimalScalar: ScalarDefinition = scalar(
-    NewType("Decimal", decimal.Decimal),
+DecimalScalar: ScalarDefinition = strawberry.scalar(
     name="Decimal",
     description=(
         'An exact decimal number serialized as a JSON string, e.g. "1250.00" (money, at most '
@@ -67,7 +65,7 @@ DecimalScalar: ScalarDefinition = scalar(
 
 JSON = strawberry.scalars.JSON
 
-SCALAR_OVERRIDES: dict[object, Any] = {dt.datetime: DateTimeScalar, decimal.Decimal: DecimalScalar}
+SCALAR_MAP: dict[object, Any] = {dt.datetime: DateTimeScalar, decimal.Decimal: DecimalScalar}
 
 MONEY = decimal.Decimal("0.01")
 RATE = decimal.Decimal("0.0001")
