@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from core.settings import Settings
+from loaders.pages import PageLoader
+
 from loaders.records import (
     AuditEntryByKeyLoader,
     GuardByKeyLoader,
@@ -41,6 +44,12 @@ class Loaders:
     @cached_property
     def audit_entry_by_key(self) -> AuditEntryByKeyLoader:
         return AuditEntryByKeyLoader()
+
+    def pages(self, settings: Settings) -> PageLoader:
+        loader = self.__dict__.get("_pages")
+        if loader is None:
+            loader = self.__dict__["_pages"] = PageLoader(settings)
+        return loader
 
     @cached_property
     def webhook_by_id(self) -> WebhookByIdLoader:

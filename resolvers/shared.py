@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from core.context import Context
-from core.db import run_db
-from core.pagination import Page, PageArgs, QuerySpec, fetch_page
+from core.pagination import Page, PageArgs, QuerySpec
 
 
 async def run_page(ctx: Context, spec: QuerySpec, args: PageArgs) -> Page[Any]:
-    s = ctx.settings
-    return await run_db(fetch_page, spec, args, s.signing_secret, s.cursor_ttl_seconds)
+    """One page of a connection, through the request's PageLoader."""
+    return await ctx.loaders.pages(ctx.settings).load((spec, args))
 
 
 def viewer_scope(ctx: Context) -> str:
