@@ -68,6 +68,19 @@ def json_value(value: Any) -> Any:
     return value
 
 
+_CENT = Decimal("0.01")
+_RATE = Decimal("0.0001")
+RATE_FIELDS = frozenset({"interest_rate"})
+
+
+def decimal_text(name: str, value: Decimal) -> str:
+    """A stored number at its field's scale ("2500.50", "7.5000"): DynamoDB drops
+    trailing zeros, so without this before/after would differ in form only."""
+    quantum = _RATE if name in RATE_FIELDS else _CENT
+    q = value.quantize(quantum)
+    return str(q if q == value else value)
+
+
 def record_dict(model: Model | None) -> dict[str, Any] | None:
     """Every attribute of a record as JSON-able values (Decimals as strings)."""
     if model is None:
@@ -76,7 +89,8 @@ def record_dict(model: Model | None) -> dict[str, Any] | None:
     for name in sorted(model.get_attributes()):
         if name in ("kind", "feed"):
             continue
-        out[name] = json_value(getattr(model, name, None))
+        value = getattr(model, name, None)
+        out[name] = decimal_text(name, value) if isinstance(value, Decimal) else json_value(value)
     return out
 
 
