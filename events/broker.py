@@ -13,8 +13,8 @@ after that the gap is skipped. Events at or behind the position already
 delivered are dropped, and every event id is delivered at most once per
 subscription (stream replays after a restart are de-duplicated here). Pass
 `after_seq` (the `seq` of the state the subscriber already has) for exact
-ordering from the first event; without it the first event of a loan sets the
-position.
+ordering from the first event; without it (and on `subscribe_all`) the first
+events of each loan are held `gap_wait` seconds and then released in order.
 
 Redis pub/sub is fire and forget: events published while a replica is cut off
 from Redis do not reach that replica's subscribers (webhooks, not
@@ -148,6 +148,12 @@ class Subscription(AsyncIterator[DomainEvent]):
         self._drain(order)
 
     def _drain(self, order: _LoanOrder) -> None:
+        if order.last is None:
+            # Position unknown: hold the first events `gap_wait` so that ones
+            # arriving slightly out of order still come out in order.
+            if order.heap and order.deadline is None:
+                order.deadline = time.monotonic() + self.gap_wait
+            return
         while order.heap:
             seq = order.heap[0][0]
             if order.last is not None and seq > order.last + 1:
@@ -168,12 +174,13 @@ class Subscription(AsyncIterator[DomainEvent]):
         for loan_id, order in self._orders.items():
             if order.deadline is not None and order.deadline <= now and order.heap:
                 skipped_to = order.heap[0][0]
-                log.info(
-                    "loan %s: gap before seq %s not filled in %.2fs; skipping",
-                    loan_id,
-                    skipped_to,
-                    self.gap_wait,
-                )
+                if order.last is not None:
+                    log.info(
+                        "loan %s: gap before seq %s not filled in %.2fs; skipping",
+                        loan_id,
+                        skipped_to,
+                        self.gap_wait,
+                    )
                 order.last = skipped_to - 1
                 order.deadline = None
                 self._drain(order)
@@ -209,9 +216,9 @@ class Subscription(AsyncIterator[DomainEvent]):
                 self._closed = True
                 # Flush what is buffered, in order, before ending.
                 for order in self._orders.values():
-                    if order.heap:
-                        order.last = None
-                        self._drain(order)
+                    while order.heap:
+                        self._ready.append(heapq.heappop(order.heap)[3])
+                    order.deadline = None
                 continue
             self._accept(item)
 
