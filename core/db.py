@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
+import time
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -49,8 +50,10 @@ TOTALS = RequestStats()
 current_stats: contextvars.ContextVar[RequestStats | None] = contextvars.ContextVar(
     "loangraph_request_stats", default=None
 )
-# Listeners called with (operation, seconds, error code or None) after each call.
+# Listeners called with (operation, seconds, error code or None) after each call
+# (retries included), and with (operation, error code) after each failed attempt.
 CALL_LISTENERS: list[Callable[[str, float, str | None], None]] = []
+ATTEMPT_LISTENERS: list[Callable[[str, str], None]] = []
 
 
 def _before_send(**kwargs: Any) -> None:
@@ -60,6 +63,50 @@ def _before_send(**kwargs: Any) -> None:
     stats = current_stats.get()
     if stats is not None:
         stats.add(op)
+    context = kwargs.get("context")
+    if isinstance(context, dict):
+        context["loangraph_started"] = time.perf_counter()
+
+
+def _notify_call(kwargs: dict[str, Any], error: str | None) -> None:
+    context = kwargs.get("context")
+    started = context.get("loangraph_started") if isinstance(context, dict) else None
+    seconds = time.perf_counter() - started if started is not None else 0.0
+    op = getattr(kwargs.get("model"), "name", "Unknown")
+    for listener in CALL_LISTENERS:
+        try:
+            listener(op, seconds, error)
+        except Exception:  # noqa: BLE001 - metrics must never fail a request
+            log.exception("DynamoDB call listener failed")
+
+
+def _after_call(**kwargs: Any) -> None:
+    parsed = kwargs.get("parsed") or {}
+    code = parsed.get("Error", {}).get("Code") if isinstance(parsed, dict) else None
+    _notify_call(kwargs, code or None)
+
+
+def _after_call_error(**kwargs: Any) -> None:
+    _notify_call(kwargs, type(kwargs.get("exception")).__name__)
+
+
+def _on_attempt(**kwargs: Any) -> None:
+    """needs-retry: called after every attempt; report the failed ones."""
+    response = kwargs.get("response")
+    exc = kwargs.get("caught_exception")
+    code = None
+    if exc is not None:
+        code = type(exc).__name__
+    elif response is not None and isinstance(response[1], dict):
+        code = response[1].get("Error", {}).get("Code")
+    if not code or not ATTEMPT_LISTENERS:
+        return
+    op = getattr(kwargs.get("operation"), "name", "Unknown")
+    for listener in ATTEMPT_LISTENERS:
+        try:
+            listener(op, code)
+        except Exception:  # noqa: BLE001
+            log.exception("DynamoDB attempt listener failed")
 
 
 _instrumented: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -69,6 +116,9 @@ def instrument_client(client: Any) -> Any:
     """Count every DynamoDB request this botocore client sends."""
     if client not in _instrumented:
         client.meta.events.register("before-call.dynamodb.*", _before_send)
+        client.meta.events.register("after-call.dynamodb.*", _after_call)
+        client.meta.events.register("after-call-error.dynamodb.*", _after_call_error)
+        client.meta.events.register("needs-retry.dynamodb.*", _on_attempt)
         _instrumented.add(client)
     return client
 
@@ -109,15 +159,25 @@ _tx_connection: Connection | None = None
 
 
 def configure(settings: Settings) -> None:
-    """Point every model at the database of `settings` and instrument the clients."""
+    """Point every model at the database of `settings`. All tables share one
+    instrumented botocore client (thread-safe, one connection pool), built once
+    per endpoint: creating a client per table costs ~100 ms each."""
     global _settings, _tx_connection, _threads
     _settings = settings
     _threads = settings.db_threads
     _limiters.clear()
     models.configure(settings)
+    key = (settings.dynamodb_endpoint, settings.aws_region, settings.db_threads)
+    conn = _connections.get(key)
+    if conn is None:
+        conn = _connections[key] = _new_connection(settings)
+    _tx_connection = conn
+    client = conn.client
     for model in models.REGISTRY:
-        instrument_client(model._get_connection().connection.client)
-    _tx_connection = None
+        model._get_connection().connection._client = client
+
+
+_connections: dict[tuple[Any, ...], Connection] = {}
 
 
 def settings() -> Settings:
@@ -126,25 +186,27 @@ def settings() -> Settings:
     return _settings
 
 
+def _new_connection(s: Settings) -> Connection:
+    kwargs: dict[str, Any] = {}
+    if s.dynamodb_endpoint:
+        kwargs.update(aws_access_key_id="local", aws_secret_access_key="local")
+    conn = Connection(
+        region=s.aws_region,
+        host=s.dynamodb_endpoint,
+        max_pool_connections=max(s.db_threads + 8, 10),
+        max_retry_attempts=3,
+        connect_timeout_seconds=2,
+        read_timeout_seconds=10,
+        **kwargs,
+    )
+    instrument_client(conn.client)
+    return conn
+
+
 def tx_connection() -> Connection:
-    """The PynamoDB connection that TransactWrite/TransactGet use."""
-    global _tx_connection
+    """The PynamoDB connection that TransactWrite/TransactGet use (shared client)."""
     if _tx_connection is None:
-        s = settings()
-        kwargs: dict[str, Any] = {}
-        if s.dynamodb_endpoint:
-            kwargs.update(aws_access_key_id="local", aws_secret_access_key="local")
-        conn = Connection(
-            region=s.aws_region,
-            host=s.dynamodb_endpoint,
-            max_pool_connections=max(s.db_threads + 8, 10),
-            max_retry_attempts=3,
-            connect_timeout_seconds=2,
-            read_timeout_seconds=10,
-            **kwargs,
-        )
-        instrument_client(conn.client)
-        _tx_connection = conn
+        raise RuntimeError("core.db.configure() has not been called")
     return _tx_connection
 
 
