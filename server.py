@@ -19,14 +19,21 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
+from cross_web import HTTPException
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types.unset import UNSET
 
 from core import db
 from core.auth import AuthError, bearer_token, decode_token
 from core.context import Context
 from core.settings import Settings, get_settings
 from loaders import Loaders
+from ops import http as http_spec
+from ops import metrics as ops_metrics
+from ops import tracing as ops_tracing
+from ops.logging import AccessLogMiddleware, configure_logging
+from ops.metrics import TrackedTransportWSHandler, TrackedWSHandler
 
 log = logging.getLogger("loangraph.server")
 ROOT = Path(__file__).resolve().parent
@@ -77,11 +84,31 @@ class LoangraphGraphQL(GraphQL):
 
     # The per-request loader container (the naive benchmark swaps in an unbatched one).
     loaders_factory: Any = Loaders
+    # WebSocket handlers the open-subscriptions gauge can count (ops/metrics.py).
+    graphql_transport_ws_handler_class = TrackedTransportWSHandler
+    graphql_ws_handler_class = TrackedWSHandler
 
     def __init__(self, schema: Any, settings: Settings, app_state: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(schema, allowed_origins=settings.allowed_origins, **kwargs)
         self.settings = settings
         self.app_state = app_state
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        """GraphQL over HTTP media types and status codes (ops/http.py)."""
+        if isinstance(request, WebSocket):
+            return await super().run(request, context, root_value)
+        refused = http_spec.refuse(request)
+        if refused is not None:
+            return refused
+        try:
+            response = await super().run(request, context, root_value)
+        except HTTPException as exc:
+            return http_spec.error_response(request, exc)
+        return http_spec.finish(request, response)
+
+    async def process_result(self, request: Any, result: Any) -> Any:
+        data = await super().process_result(request, result)
+        return http_spec.process_result(request, result, data)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         ctx = Context(
@@ -93,6 +120,8 @@ class LoangraphGraphQL(GraphQL):
             user_agent=request.headers.get("user-agent"),
             extras=dict(self.app_state),
             loaders=self.loaders_factory(),
+            # The access log's DynamoDB counter (ops/logging.py) when there is one.
+            stats=db.current_stats.get() or db.RequestStats(),
         )
         if isinstance(request, Request):
             await self._authenticate(ctx, request.headers.get("authorization"))
@@ -156,7 +185,8 @@ def anyio_fail_after(seconds: float) -> Any:
 
 def create_app(settings: Settings | None = None, *, start_background: bool = True) -> Starlette:
     """Build the app. `start_background` runs the event dispatcher in-process."""
-    from schema import build_schema
+    from schema import EXTRA_EXTENSIONS, build_schema
+    from schema.releases import RELEASES, build_release_schema
 
     settings = settings or get_settings()
     db.configure(settings)
@@ -168,8 +198,21 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
     except ImportError:  # pragma: no cover - during bootstrap only
         pass
 
+    ops_metrics.install()
+    ops_tracing.install()
+    for extension in (ops_metrics.MetricsExtension, *ops_tracing.extensions()):
+        if extension not in EXTRA_EXTENSIONS:
+            EXTRA_EXTENSIONS.append(extension)
     schema = build_schema()
     graphql_app = LoangraphGraphQL(schema, settings, state, keep_alive=True, keep_alive_interval=15)
+    # Published major versions: the current code pruned to each release's SDL
+    # (schema/releases, docs/versioning.md).
+    release_apps = {
+        version: LoangraphGraphQL(
+            build_release_schema(version), settings, state, keep_alive=True, keep_alive_interval=15
+        )
+        for version in RELEASES
+    }
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -192,10 +235,20 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/assets/{path:path}", asset),
+        Route("/metrics", ops_metrics.metrics_endpoint),
     ]
+    for version, release_app in release_apps.items():
+        routes += [
+            Route(f"/{version}/graphql", release_app, methods=["GET", "POST"]),
+            WebSocketRoute(f"/{version}/graphql", release_app),
+        ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIdMiddleware), Middleware(GZipMiddleware, minimum_size=1024)],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(AccessLogMiddleware),
+            Middleware(GZipMiddleware, minimum_size=1024),
+        ],
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -211,7 +264,7 @@ LIFESPAN_HOOKS: list[Any] = []
 
 def app_from_env() -> Starlette:
     """uvicorn factory: `uvicorn --factory server:app_from_env`."""
-    logging.basicConfig(level=get_settings().log_level)
+    configure_logging(get_settings().log_level)
     return create_app(get_settings())
 
 

@@ -1,0 +1,1 @@
+"""Operations: Prometheus metrics, JSON request logs, optional OpenTelemetry tracing."""

@@ -1,0 +1,272 @@
+"""Prometheus metrics, exposed at `/metrics` (docs/operations.md lists them).
+
+Everything registers on prometheus-client's default registry, so metrics
+other packages define (events/: `loangraph_event_stream_lag_seconds`) appear
+at `/metrics` too. Label values that clients control (operation names) are
+bounded: at most `MAX_OPERATION_NAMES` distinct names, the rest are `other`.
+
+Hooks for other layers (call them, do not import prometheus-client there):
+* `record_cache(cache, hit)`: a process cache lookup (guards/, loaders/).
+* `record_webhook_delivery(status)`: one delivery attempt's outcome
+  (`delivered`, `failed`, `retrying`, `disabled`, ...), from events/.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import Response
+from strawberry.extensions import SchemaExtension
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+DB_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+MAX_OPERATION_NAMES = 200
+
+GRAPHQL_REQUESTS = Counter(
+    "loangraph_graphql_requests_total",
+    "GraphQL operations executed, by operation name, type, API version and outcome "
+    "(`ok` or the first error code, e.g. BAD_USER_INPUT, SERVICE_UNAVAILABLE)",
+    ["operation", "type", "version", "outcome"],
+)
+GRAPHQL_LATENCY = Histogram(
+    "loangraph_graphql_request_duration_seconds",
+    "Time to execute a GraphQL operation (parse, validate, execute)",
+    ["operation", "type", "version"],
+    buckets=LATENCY_BUCKETS,
+)
+HTTP_REQUESTS = Counter(
+    "loangraph_http_requests_total",
+    "HTTP requests by route, method and status code",
+    ["route", "method", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "loangraph_http_request_duration_seconds",
+    "HTTP request duration by route",
+    ["route"],
+    buckets=LATENCY_BUCKETS,
+)
+DB_REQUESTS = Counter(
+    "loangraph_dynamodb_requests_total",
+    "DynamoDB API calls by operation and outcome (`ok` or the error code after retries)",
+    ["operation", "outcome"],
+)
+DB_LATENCY = Histogram(
+    "loangraph_dynamodb_request_duration_seconds",
+    "DynamoDB API call duration, retries included, by operation",
+    ["operation"],
+    buckets=DB_BUCKETS,
+)
+DB_THROTTLES = Counter(
+    "loangraph_dynamodb_throttles_total",
+    "DynamoDB attempts refused by throttling (each retried attempt counts), by operation",
+    ["operation"],
+)
+DB_ERRORS = Counter(
+    "loangraph_dynamodb_errors_total",
+    "DynamoDB API calls that failed after retries, by operation and error code",
+    ["operation", "code"],
+)
+CACHE_REQUESTS = Counter(
+    "loangraph_cache_requests_total",
+    "Process cache lookups by cache and result (hit, miss)",
+    ["cache", "result"],
+)
+LOADER_BATCH = Histogram(
+    "loangraph_loader_batch_size",
+    "Keys per DataLoader batch, by loader",
+    ["loader"],
+    buckets=(1, 2, 5, 10, 25, 50, 100),
+)
+WEBHOOK_DELIVERIES = Counter(
+    "loangraph_webhook_deliveries_total",
+    "Webhook delivery attempts by outcome",
+    ["status"],
+)
+
+THROTTLE_CODES = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+}
+_NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]{0,63}$")
+_names: set[str] = set()
+_names_lock = threading.Lock()
+
+
+def operation_label(name: str | None) -> str:
+    """A bounded label value for a client-chosen operation name."""
+    if not name:
+        return "anonymous"
+    if not _NAME.match(name):
+        return "invalid"
+    with _names_lock:
+        if name in _names:
+            return name
+        if len(_names) >= MAX_OPERATION_NAMES:
+            return "other"
+        _names.add(name)
+        return name
+
+
+# ---------------------------------------------------------------- hooks
+def record_cache(cache: str, hit: bool) -> None:
+    CACHE_REQUESTS.labels(cache, "hit" if hit else "miss").inc()
+
+
+def record_webhook_delivery(status: str) -> None:
+    WEBHOOK_DELIVERIES.labels(status.lower()).inc()
+
+
+def on_db_call(operation: str, seconds: float, error: str | None) -> None:
+    """core.db CALL_LISTENERS: one finished DynamoDB API call."""
+    DB_REQUESTS.labels(operation, error or "ok").inc()
+    DB_LATENCY.labels(operation).observe(seconds)
+    if error:
+        DB_ERRORS.labels(operation, error).inc()
+
+
+def on_db_attempt_failed(operation: str, error: str) -> None:
+    """core.db ATTEMPT_LISTENERS: one failed attempt (retried or final)."""
+    if error in THROTTLE_CODES:
+        DB_THROTTLES.labels(operation).inc()
+
+
+def on_loader_batch(loader: str, size: int) -> None:
+    LOADER_BATCH.labels(loader).observe(size)
+
+
+# ---------------------------------------------------------------- subscriptions
+_ws_handlers: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+class TrackedTransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-arg]
+    """graphql-transport-ws handler that the open-subscriptions gauge can see."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _ws_handlers.add(self)
+
+
+class TrackedWSHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
+    """Legacy graphql-ws handler that the open-subscriptions gauge can see."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _ws_handlers.add(self)
+
+
+def open_subscriptions() -> dict[str, int]:
+    counts = {"graphql-transport-ws": 0, "graphql-ws": 0}
+    for handler in list(_ws_handlers):
+        if isinstance(handler, BaseGraphQLTransportWSHandler):
+            counts["graphql-transport-ws"] += len(getattr(handler, "operations", {}))
+        else:
+            counts["graphql-ws"] += len(getattr(handler, "subscriptions", {}))
+    return counts
+
+
+def open_connections() -> int:
+    return len(_ws_handlers)
+
+
+class _LiveCollector(Collector):
+    """Gauges computed at scrape time from live objects."""
+
+    def collect(self) -> Iterable[Any]:
+        subs = GaugeMetricFamily(
+            "loangraph_subscriptions_open",
+            "Open GraphQL subscriptions by WebSocket protocol",
+            labels=["protocol"],
+        )
+        for protocol, n in open_subscriptions().items():
+            subs.add_metric([protocol], n)
+        yield subs
+        yield GaugeMetricFamily(
+            "loangraph_websocket_connections_open",
+            "Open GraphQL WebSocket connections",
+            value=open_connections(),
+        )
+
+
+disable_created_metrics()  # `_created` series double the output for little use
+REGISTRY.register(_LiveCollector())
+INFLIGHT = Gauge("loangraph_http_requests_in_flight", "HTTP requests being served")
+
+
+# ---------------------------------------------------------------- GraphQL
+def _version(ctx: Any) -> str:
+    request = getattr(ctx, "request", None)
+    path = request.scope.get("path", "") if request is not None else ""
+    return path.split("/")[1] if path.count("/") >= 2 and path.startswith("/v") else "current"
+
+
+class MetricsExtension(SchemaExtension):
+    """Counts and times every operation; leaves operation name, type, outcome and
+    user in the request scope for the access log (ops.logging)."""
+
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        elapsed = time.perf_counter() - started
+        ec = self.execution_context
+        try:
+            op_type = ec.operation_type.value
+        except RuntimeError:  # the document did not parse
+            op_type = "unknown"
+        name = operation_label(ec.operation_name)
+        codes = [
+            str((e.extensions or {}).get("code", "INTERNAL_SERVER_ERROR"))
+            for e in (ec.result.errors if ec.result and ec.result.errors else [])
+        ]
+        outcome = codes[0] if codes else "ok"
+        version = _version(ec.context)
+        GRAPHQL_REQUESTS.labels(name, op_type, version, outcome).inc()
+        GRAPHQL_LATENCY.labels(name, op_type, version).observe(elapsed)
+        request = getattr(ec.context, "request", None)
+        if request is not None and op_type != "subscription":
+            viewer = getattr(ec.context, "viewer", None)
+            info = request.scope.setdefault("state", {}).setdefault("loangraph", {})
+            info.update(
+                operation=ec.operation_name or None,
+                operation_type=op_type,
+                outcome=outcome,
+                error_codes=sorted(set(codes)),
+                user=getattr(viewer, "user_id", None),
+            )
+
+
+# ---------------------------------------------------------------- endpoint
+async def metrics_endpoint(request: Request) -> Response:
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+_installed = False
+
+
+def install() -> None:
+    """Connect the listeners of core.db and loaders (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    from core import db
+    from loaders.base import BATCH_LISTENERS
+
+    db.CALL_LISTENERS.append(on_db_call)
+    if hasattr(db, "ATTEMPT_LISTENERS"):
+        db.ATTEMPT_LISTENERS.append(on_db_attempt_failed)
+    BATCH_LISTENERS.append(on_loader_batch)
+    _installed = True
