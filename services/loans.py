@@ -343,6 +343,7 @@ async def update_loan_terms(
             reverted_from=None,
             op="updateLoanTerms",
         ),
+        loan_id=loan_id,
     )
 
 
@@ -373,6 +374,7 @@ async def revert_loan_terms(
             reverted_from=target,
             op="revertLoanTerms",
         ),
+        loan_id=loan_id,
     )
 
 
@@ -409,7 +411,7 @@ async def set_loan_status(
         tx.commit()
         return after
 
-    return await with_retry("setLoanStatus", lambda n: run_db(once))
+    return await with_retry("setLoanStatus", lambda n: run_db(once), loan_id=loan_id)
 
 
 # ------------------------------------------------------------------ delete / restore
@@ -467,7 +469,7 @@ async def delete_loan(actor: Actor, loan_id: str, reason: str) -> Loan:
         tx.commit()
         return after
 
-    return await with_retry("deleteLoan", lambda n: run_db(once))
+    return await with_retry("deleteLoan", lambda n: run_db(once), loan_id=loan_id)
 
 
 async def restore_loan(actor: Actor, loan_id: str) -> Loan:
@@ -519,4 +521,4 @@ async def restore_loan(actor: Actor, loan_id: str) -> Loan:
         tx.commit()
         return after
 
-    return await with_retry("restoreLoan", lambda n: run_db(once))
+    return await with_retry("restoreLoan", lambda n: run_db(once), loan_id=loan_id)

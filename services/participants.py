@@ -254,7 +254,9 @@ async def invite_participant(actor: Actor, loan_id: str, email: str, amount: Any
     amt = c.run(v.money, amount, v.path("input", "amount"))
     c.raise_if_any()
     return await with_retry(
-        "inviteParticipant", lambda n: run_db(_invite_once, actor, loan_id, addr, amt, ["input"])
+        "inviteParticipant",
+        lambda n: run_db(_invite_once, actor, loan_id, addr, amt, ["input"]),
+        loan_id=loan_id,
     )
 
 
@@ -344,6 +346,7 @@ async def invite_participants(
                     lambda n, i=i, item=item: run_db(
                         _invite_once, actor, loan_id, item[0], item[1], ["input", "invites", str(i)]
                     ),
+                    loan_id=loan_id,
                 )
                 results[i].status = "CREATED"
             except DomainError as exc:
@@ -390,7 +393,7 @@ async def invite_participants(
             r.status, r.participant, r.errors = "CREATED", p, []
         return _summarize(results)
 
-    return await with_retry("inviteParticipants", lambda n: run_db(once))
+    return await with_retry("inviteParticipants", lambda n: run_db(once), loan_id=loan_id)
 
 
 def _abort(results: list[InviteResult]) -> InviteBatchResult:
@@ -412,12 +415,16 @@ def _abort(results: list[InviteResult]) -> InviteBatchResult:
 
 
 # ------------------------------------------------------------------ respond
-def _invitation(actor: Actor, loan_id: str, participant_id: str) -> tuple[Loan, Participant]:
-    """The live invitation addressed to the actor (token email, case-insensitive)."""
+def _invitation(
+    actor: Actor, loan_id: str, participant_id: str
+) -> tuple[Loan, Participant, list[Participant]]:
+    """The live invitation addressed to the actor (token email, case-insensitive),
+    with its loan and the loan's whole participant partition (consistent reads)."""
     loan = acl.get_loan(loan_id)
     if loan is None or loan.deleted_at is not None:
         raise acl.not_found("Participant", PID_FIELD)
-    p = acl.get_participant(loan_id, participant_id)
+    everyone = acl.loan_participants(loan_id)
+    p = next((q for q in everyone if q.participant_id == participant_id), None)
     if p is None or p.deleted_at is not None:
         raise acl.not_found("Participant", PID_FIELD)
     email = (actor.viewer.email or "").strip().lower()
@@ -427,10 +434,19 @@ def _invitation(actor: Actor, loan_id: str, participant_id: str) -> tuple[Loan, 
                 "FORBIDDEN", "Only the invited person may respond to this invitation", PID_FIELD
             )
         raise acl.not_found("Participant", PID_FIELD)
-    return loan, p
+    return loan, p, everyone
 
 
-def _check_version(loan: Loan, expected: int | None, seen: list[int]) -> None:
+def _terms(loan: Loan) -> dict[str, Any]:
+    return {
+        k: getattr(loan, k) for k in ("title", "amount", "currency", "interest_rate", "term_months")
+    }
+
+
+def _check_terms(loan: Loan, expected: int | None, seen: list[dict[str, Any]]) -> None:
+    """TERMS_CHANGED when the lender's `expected` version is stale, or when a
+    retry after a lost race finds other terms than the first attempt read:
+    a lender never silently accepts terms they were not shown."""
     if expected is not None and int(loan.version) != expected:
         raise DomainError(
             "TERMS_CHANGED",
@@ -438,9 +454,8 @@ def _check_version(loan: Loan, expected: int | None, seen: list[int]) -> None:
             ["input", "expectedLoanVersion"],
         )
     if not seen:
-        seen.append(int(loan.version))
-    elif seen[0] != int(loan.version):
-        # A retry after a lost race found different terms: never accept them silently.
+        seen.append(_terms(loan))
+    elif seen[0] != _terms(loan):
         raise DomainError(
             "TERMS_CHANGED",
             f"The loan's terms changed (version {loan.version}) while responding",
@@ -453,23 +468,20 @@ def _respond_once(
     loan_id: str,
     participant_id: str,
     expected: int | None,
-    seen: list[int],
+    seen: list[dict[str, Any]],
     accept: bool,
 ) -> tuple[Participant, Loan]:
-    loan, p = _invitation(actor, loan_id, participant_id)
-    _check_version(loan, expected, seen)
+    loan, p, everyone = _invitation(actor, loan_id, participant_id)
     if p.status != "PENDING":
         raise DomainError(
             "INVALID_STATE", f"The invitation was already {p.status.lower()}", PID_FIELD
         )
-    everyone = acl.loan_participants(loan_id)
-    counted_before = funding.counted(loan, everyone)
     if accept:
         if loan.status not in ("PENDING", "FUNDED"):
             raise DomainError(
                 "INVALID_STATE", f"A {loan.status} loan takes no more contributions", PID_FIELD
             )
-        total = funding.compute(loan.amount, counted_before).total_funded
+        total = funding.compute(loan.amount, funding.counted(loan, everyone)).total_funded
         if total + p.contribution_amount > loan.amount:
             raise DomainError(
                 "OVERFUNDED",
@@ -477,6 +489,7 @@ def _respond_once(
                 f"of {loan.amount}; {loan.amount - total} remains",
                 PID_FIELD,
             )
+    _check_terms(loan, expected, seen)
     at = utcnow()
     pa = next_participant(p, actor, at)
     pa.status = "ACCEPTED" if accept else "DECLINED"
@@ -513,24 +526,26 @@ async def accept_invitation(
     """The invited person accepts: lender_id set in place, acceptedVersion pinned;
     OVERFUNDED when it would exceed the amount; the loan turns FUNDED in the same
     transaction that fills it. Lost races are retried while the terms stay put."""
-    seen: list[int] = []
+    seen: list[dict[str, Any]] = []
     return await with_retry(
         "acceptInvitation",
         lambda n: run_db(
             _respond_once, actor, loan_id, participant_id, expected_loan_version, seen, True
         ),
+        loan_id=loan_id,
     )
 
 
 async def decline_invitation(
     actor: Actor, loan_id: str, participant_id: str, expected_loan_version: int | None = None
 ) -> tuple[Participant, Loan]:
-    seen: list[int] = []
+    seen: list[dict[str, Any]] = []
     return await with_retry(
         "declineInvitation",
         lambda n: run_db(
             _respond_once, actor, loan_id, participant_id, expected_loan_version, seen, False
         ),
+        loan_id=loan_id,
     )
 
 
@@ -587,7 +602,7 @@ async def remove_participant(
         )
         return pa
 
-    return await with_retry("removeParticipant", lambda n: run_db(once))
+    return await with_retry("removeParticipant", lambda n: run_db(once), loan_id=loan_id)
 
 
 __all__ = [

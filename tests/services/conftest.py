@@ -129,3 +129,12 @@ async def invite(borrower: Actor, loan: Loan, who: Actor, amount: str = "100.00"
 
     assert who.viewer.email
     return await invite_participant(borrower, loan.loan_id, who.viewer.email, Decimal(amount))
+
+
+@pytest.fixture
+def race_at_the_database(monkeypatch):
+    """Turn off the in-process per-loan queue, so concurrent changes really
+    race at DynamoDB and only the transaction conditions keep them apart."""
+    import services.common
+
+    monkeypatch.setattr(services.common, "SERIALIZE_PER_LOAN", False)

@@ -107,7 +107,9 @@ async def test_amount_below_funded_is_overfunded_and_equal_funds_the_loan(borrow
     assert history("loans", loan.loan_id)[-1].event == "LOAN_FUNDED"
 
 
-async def test_concurrent_updates_with_the_same_expected_version_one_wins(borrower):
+async def test_concurrent_updates_with_the_same_expected_version_one_wins(
+    borrower, race_at_the_database
+):
     # given a loan at version 1
     loan = await create(borrower)
 
