@@ -39,8 +39,19 @@ def redis_url() -> Iterator[str]:
         pytest.fail("redis-server is not installed (make setup installs it)")
     port = free_port()
     proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--protected-mode", "yes"],
+        [
+            exe,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -107,7 +118,9 @@ class Receiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 with receiver.lock:
-                    receiver.requests.append(Received(dict(self.headers.items()), body, time.time()))
+                    receiver.requests.append(
+                        Received(dict(self.headers.items()), body, time.time())
+                    )
                     n = len(receiver.requests)
                 if receiver.delay:
                     time.sleep(receiver.delay)
@@ -174,8 +187,14 @@ def audit_entry(
         after: dict[str, Any] = {"loan_id": loan_id, **participant}
     else:
         table, record_id = "loans", loan_id
-        after = {"loan_id": loan_id, "borrower_id": borrower_id, "title": "Loan", "amount": "10000.00",
-                 "status": "ACTIVE", "seq": seq}
+        after = {
+            "loan_id": loan_id,
+            "borrower_id": borrower_id,
+            "title": "Loan",
+            "amount": "10000.00",
+            "status": "ACTIVE",
+            "seq": seq,
+        }
     return AuditEntry(
         record_key=record_key(table, record_id),
         sk=f"{at.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{audit_id}",
@@ -216,17 +235,29 @@ def write_audit(loan_id: str, seq: int, event: str = "LOAN_UPDATED", **kwargs: A
 
 def make_user(user_id: str, email: str | None = None, admin: bool = False) -> User:
     now = datetime.now(UTC)
-    u = User(user_id=user_id, email=email, roles=["admin"] if admin else [], created_at=now, updated_at=now)
+    u = User(
+        user_id=user_id,
+        email=email,
+        roles=["admin"] if admin else [],
+        created_at=now,
+        updated_at=now,
+    )
     u.save()
     return u
 
 
 def make_guard(loan_id: str, email: str, participant_id: str) -> None:
-    ParticipantGuard(guard_key=guard_key(loan_id, email), loan_id=loan_id,
-                     participant_id=participant_id, created_at=datetime.now(UTC)).save()
+    ParticipantGuard(
+        guard_key=guard_key(loan_id, email),
+        loan_id=loan_id,
+        participant_id=participant_id,
+        created_at=datetime.now(UTC),
+    ).save()
 
 
-async def eventually(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
+async def eventually(
+    predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05
+) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()

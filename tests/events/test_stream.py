@@ -46,7 +46,11 @@ async def test_tail_checkpoint_and_resume(settings) -> None:
     assert c1.ids_for(loan) == [e.audit_id for e in first]
     t1.stop()
     await task
-    cps = [c for c in await db.run_db(lambda: list(StreamCheckpoint.scan())) if c.stream_arn == t1.stream_arn]
+    cps = [
+        c
+        for c in await db.run_db(lambda: list(StreamCheckpoint.scan()))
+        if c.stream_arn == t1.stream_arn
+    ]
     assert cps and all(c.sequence_number for c in cps)
 
     # Changes committed while nothing tails the stream are not lost on restart ...

@@ -43,8 +43,15 @@ def test_signature_tolerance_and_rotation() -> None:
 # ---------------------------------------------------------------- event typing
 def test_wire_types() -> None:
     assert [wire_type(e) for e in EVENT_TYPES] == [
-        "loan.created", "loan.updated", "loan.funded", "loan.deleted", "loan.restored",
-        "participant.invited", "participant.accepted", "participant.declined", "participant.removed",
+        "loan.created",
+        "loan.updated",
+        "loan.funded",
+        "loan.deleted",
+        "loan.restored",
+        "participant.invited",
+        "participant.accepted",
+        "participant.declined",
+        "participant.removed",
     ]
 
 
@@ -53,14 +60,27 @@ def _record(entry, name: str = "INSERT") -> dict:
 
 
 def test_event_from_stream_record() -> None:
-    entry = audit_entry("loan-1", 7, "PARTICIPANT_ACCEPTED", borrower_id="b-1", tx_index=0,
-                        participant={"participant_id": "p-1", "lender_email": "Ann@Example.com",
-                                     "lender_id": "u-ann", "contribution_amount": "250.50",
-                                     "status": "ACCEPTED"})
+    entry = audit_entry(
+        "loan-1",
+        7,
+        "PARTICIPANT_ACCEPTED",
+        borrower_id="b-1",
+        tx_index=0,
+        participant={
+            "participant_id": "p-1",
+            "lender_email": "Ann@Example.com",
+            "lender_id": "u-ann",
+            "contribution_amount": "250.50",
+            "status": "ACCEPTED",
+        },
+    )
     event = DomainEvent.from_stream_record(_record(entry))
     assert event is not None
-    assert (event.id, event.type, event.wire_type) == (entry.audit_id, "PARTICIPANT_ACCEPTED",
-                                                       "participant.accepted")
+    assert (event.id, event.type, event.wire_type) == (
+        entry.audit_id,
+        "PARTICIPANT_ACCEPTED",
+        "participant.accepted",
+    )
     assert (event.loan_id, event.seq, event.borrower_id) == ("loan-1", 7, "b-1")
     assert event.participant_email == "ann@example.com" and event.participant_lender_id == "u-ann"
     assert event.stream_sequence == "42"
@@ -123,8 +143,13 @@ def test_scheme_rules() -> None:
     with pytest.raises(UnsafeURL, match="https"):
         check_url("http://10.0.0.1/x", allow_private=True)  # http only to loopback
     assert check_url("http://127.0.0.1:9/x", allow_private=True).port == 9
-    for bad in ("ftp://93.184.215.14/", "https://user:pw@93.184.215.14/", "https:///x", "not a url",
-                "https://nonexistent.invalid/"):
+    for bad in (
+        "ftp://93.184.215.14/",
+        "https://user:pw@93.184.215.14/",
+        "https:///x",
+        "not a url",
+        "https://nonexistent.invalid/",
+    ):
         with pytest.raises(UnsafeURL):
             check_url(bad, allow_private=True)
     assert classify("8.8.8.8") == "public" and classify("::ffff:10.0.0.1") == "private"
