@@ -111,6 +111,7 @@ def worker(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per webhook POST otherwise
     if create_tables:
         db.create_tables(settings)
 
