@@ -93,3 +93,16 @@ class EventRuntime:
 
 
 DELIVERY_STOP_TIMEOUT = 10.0
+
+
+async def lifespan_hook(app: Any, settings: Any, state: Any, start_background: bool = True) -> Any:
+    """For `server.LIFESPAN_HOOKS`: start the runtime, expose it as
+    `app.state.events`, return its stop coroutine function. With
+    `start_background=False` (in-process tests) only the broker runs."""
+    if start_background:
+        runtime = EventRuntime.for_server(settings)
+    else:
+        runtime = EventRuntime(settings, dispatch=False, deliver=False)
+    await runtime.start()
+    app.state.events = runtime
+    return runtime.stop
