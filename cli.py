@@ -131,6 +131,73 @@ def worker(
     asyncio.run(run())
 
 
+@app.command()
+def seed(
+    progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
+) -> None:
+    """Write a demo marketplace through the domain layer (skipped when already seeded)."""
+    from core import db
+    from services.seed import run_seed
+
+    settings, _launcher = _database()
+    db.create_tables(settings)
+    made = run_seed(progress=progress)
+    if made.get("skipped"):
+        typer.echo("already seeded: nothing written")
+    else:
+        typer.echo(f"seeded {made['loans']} loans and {made['participants']} participants")
+
+
+@app.command("check-integrity")
+def check_integrity_cmd(
+    repair: Annotated[
+        bool, typer.Option(help="Recompute what can be recomputed (audited)")
+    ] = False,
+) -> None:
+    """Report orphans, guard mismatches, wrong counters, version gaps, unaudited changes."""
+    import anyio
+
+    from services.integrity import check_integrity
+
+    _database()
+    report = anyio.run(lambda: check_integrity(repair, progress=True))
+    for issue in report.issues:
+        mark = "repaired" if issue.repaired else ("repairable" if issue.repairable else "manual")
+        typer.echo(f"[{mark}] {issue.kind} {issue.record}: {issue.detail}")
+    typer.echo(
+        f"checked {report.loans} loans, {report.participants} participants, "
+        f"{report.guards} guards: {len(report.issues)} issue(s)"
+    )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command("migrate-legacy")
+def migrate_legacy_cmd(
+    from_table: Annotated[
+        str, typer.Option("--from", help="Legacy participants table (full name)")
+    ],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report only, write nothing")] = False,
+) -> None:
+    """Convert a legacy participants table into stable participants (idempotent)."""
+    import json
+
+    import anyio
+
+    from services.migrate import migrate_legacy
+
+    from core.errors import DomainError
+
+    _database()
+    try:
+        report = anyio.run(lambda: migrate_legacy(from_table, dry_run, progress=True))
+    except DomainError as exc:
+        typer.echo(f"migrate-legacy: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps({"summary": report.summary(), "merged": report.merged,
+                           "refused": report.refused}, indent=2))
+
+
 def main() -> None:
     app()
 

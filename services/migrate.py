@@ -31,6 +31,7 @@ from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
 
 from core import db
 from core.errors import DomainError
@@ -95,10 +96,15 @@ def _scan(table: str) -> list[LegacyRow]:
     client = db.boto_client()
     des = TypeDeserializer()
     rows: list[LegacyRow] = []
-    for page in client.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
-        for item in page.get("Items", []):
-            raw = {k: des.deserialize(val) for k, val in item.items()}
-            rows.append(LegacyRow(str(raw.get("loan_id")), str(raw.get("lender_id")), raw))
+    try:
+        for page in client.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
+            for item in page.get("Items", []):
+                raw = {k: des.deserialize(val) for k, val in item.items()}
+                rows.append(LegacyRow(str(raw.get("loan_id")), str(raw.get("lender_id")), raw))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            raise DomainError("NOT_FOUND", f"legacy table {table!r} does not exist") from None
+        raise
     return rows
 
 
