@@ -28,6 +28,9 @@ from core import db
 from core.auth import AuthError, bearer_token, decode_token
 from core.context import Context
 from core.settings import Settings, get_settings
+from guards import install as install_guards
+from guards.http import GuardedViewMixin
+from guards.limits import BodySizeLimitMiddleware
 from loaders import Loaders
 from ops import http as http_spec
 from ops import metrics as ops_metrics
@@ -79,7 +82,7 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-class LoangraphGraphQL(GraphQL):
+class LoangraphGraphQL(GuardedViewMixin, GraphQL):
     """Strawberry's ASGI view with our context, auth and offline GraphiQL."""
 
     # The per-request loader container (the naive benchmark swaps in an unbatched one).
@@ -198,6 +201,7 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
     except ImportError:  # pragma: no cover - during bootstrap only
         pass
 
+    guards = install_guards(state, settings)  # rate limiter, persisted queries, cache
     ops_metrics.install()
     ops_tracing.install()
     for extension in (ops_metrics.MetricsExtension, *ops_tracing.extensions()):
@@ -218,9 +222,14 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.create_tables:
             await db.run_db(db.create_tables, settings)
+        from events.runtime import lifespan_hook as events_hook
+
         hooks: list[Any] = []
-        for starter in LIFESPAN_HOOKS:
+        for starter in (events_hook, *LIFESPAN_HOOKS):
             hooks.append(await starter(app, settings, state, start_background))
+        runtime = app.state.events
+        state["events"] = runtime
+        hooks.append(await _wire_cache_invalidation(runtime))
         try:
             yield
         finally:
@@ -247,6 +256,7 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
         middleware=[
             Middleware(RequestIdMiddleware),
             Middleware(AccessLogMiddleware),
+            Middleware(BodySizeLimitMiddleware, max_body_bytes=guards.limits.max_body_bytes),
             Middleware(GZipMiddleware, minimum_size=1024),
         ],
         lifespan=lifespan,
@@ -255,6 +265,31 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
     app.state.shared = state
     app.state.graphql = graphql_app
     return app
+
+
+async def _wire_cache_invalidation(runtime: Any) -> Any:
+    """Every committed change invalidates the process cache: from the dispatcher
+    when this process runs it, else from the broker (replicas behind Redis)."""
+    import asyncio
+
+    from guards import cache
+
+    if runtime.dispatcher is not None:
+        runtime.add_invalidation_hook(cache.on_event)
+        return None
+    sub = runtime.broker.subscribe_all()
+
+    async def consume() -> None:
+        async for event in sub:
+            cache.on_event(event)
+
+    task = asyncio.create_task(consume(), name="cache-invalidation")
+
+    async def stop() -> None:
+        sub.close()
+        task.cancel()
+
+    return stop
 
 
 # Async callables (app, settings, state, start_background) -> stop callable | None,

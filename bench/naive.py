@@ -12,7 +12,8 @@ from loaders import records
 
 
 def _unbatched(cls: type) -> DataLoader:
-    loader = cls()
+    # fresh: bypass the process cache too, where the loader has one
+    loader = cls(True) if issubclass(cls, records.CachedLoader) else cls()
     loader.batch = False  # one batch_load_fn call (one DynamoDB request) per key
     loader.cache = False
     return loader

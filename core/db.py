@@ -3,6 +3,7 @@ counting (a botocore event hook), table creation, the transaction connection."""
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import threading
@@ -10,13 +11,12 @@ import time
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
-import anyio
-import anyio.to_thread
 from botocore.exceptions import ClientError
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TableError
@@ -134,23 +134,23 @@ def count_requests() -> Iterator[RequestStats]:
 
 
 # ---------------------------------------------------------------- thread pool
-_limiters: weakref.WeakKeyDictionary[Any, anyio.CapacityLimiter] = weakref.WeakKeyDictionary()
+_executor: ThreadPoolExecutor | None = None
 _threads = 32
 
 
-def _limiter() -> anyio.CapacityLimiter:
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    lim = _limiters.get(loop)
-    if lim is None:
-        lim = _limiters[loop] = anyio.CapacityLimiter(_threads)
-    return lim
+def _pool() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=_threads, thread_name_prefix="loangraph-db")
+    return _executor
 
 
 async def run_db(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a blocking PynamoDB/botocore call in the database thread pool."""
-    return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs), limiter=_limiter())
+    """Run a blocking PynamoDB/botocore call in the database thread pool (never on
+    the event loop). The caller's contextvars (request stats) go along."""
+    loop = asyncio.get_running_loop()
+    ctx = contextvars.copy_context()
+    return await loop.run_in_executor(_pool(), partial(ctx.run, fn, *args, **kwargs))
 
 
 # ---------------------------------------------------------------- setup
@@ -164,8 +164,10 @@ def configure(settings: Settings) -> None:
     per endpoint: creating a client per table costs ~100 ms each."""
     global _settings, _tx_connection, _threads
     _settings = settings
+    if _threads != settings.db_threads and _executor is not None:
+        _executor.shutdown(wait=False)
+        globals()["_executor"] = None
     _threads = settings.db_threads
-    _limiters.clear()
     models.configure(settings)
     key = (settings.dynamodb_endpoint, settings.aws_region, settings.db_threads)
     conn = _connections.get(key)

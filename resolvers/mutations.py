@@ -191,7 +191,7 @@ async def invite_participants(info: Info, input: Any) -> Any:
                 succeeded=result.summary.succeeded,
                 failed=result.summary.failed,
             ),
-            errors=[],
+            errors=[UserError.of(e) for e in getattr(result, "errors", [])],
         )
 
     def failed(errors: list[UserError]) -> InviteParticipantsPayload:

@@ -26,16 +26,60 @@ LoanVersionT = Annotated["LoanVersion", strawberry.lazy("schema.versions")]
 @strawberry.type(description="An invited lender's participation in a loan.")
 class Participant(Node):
     _m: strawberry.Private[models.Participant]
+    participant_id: str = strawberry.field(
+        default=None,
+        description="The participant's uuid: never changes, whatever happens to the lender's account.",
+    )
+    lender_email: str = strawberry.field(
+        default=None, description='The invited email address (lower-case), e.g. "ana@example.com".'
+    )
+    contribution_amount: Decimal = strawberry.field(
+        default=None, description='The amount offered, e.g. "2500.00".'
+    )
+    status: ParticipantStatus = strawberry.field(default=None, description="Invitation status.")
+    invited_at: dt.datetime = strawberry.field(
+        default=None, description="When the invitation was sent."
+    )
+    responded_at: dt.datetime | None = strawberry.field(
+        default=None, description="When the lender accepted or declined."
+    )
+    version: int = strawberry.field(
+        default=None, description="Record version: +1 with each change of this participant."
+    )
+    created_at: dt.datetime = strawberry.field(
+        default=None, description="When the participant was created (invited)."
+    )
+    updated_at: dt.datetime = strawberry.field(
+        default=None, description="When the participant last changed."
+    )
+    deleted_at: dt.datetime | None = strawberry.field(
+        default=None, description="When the participant was removed; null while live."
+    )
+    deletion_reason: str | None = strawberry.field(
+        default=None, description="Why the participant was removed."
+    )
 
-    @strawberry.field(description='Global id, e.g. base64 of "Participant:<loan uuid>/<participant uuid>".')
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("Participant", f"{self._m.loan_id}/{self._m.participant_id}"))
+    def __post_init__(self) -> None:
+        m = self._m
+        self.participant_id = m.participant_id
+        self.lender_email = m.lender_email
+        self.contribution_amount = money(m.contribution_amount)
+        self.status = ParticipantStatus(m.status)
+        self.invited_at = m.invited_at
+        self.responded_at = m.responded_at
+        self.version = int(m.version)
+        self.created_at = m.created_at
+        self.updated_at = m.updated_at
+        self.deleted_at = m.deleted_at
+        self.deletion_reason = m.deletion_reason
 
     @strawberry.field(
-        description="The participant's uuid: never changes, whatever happens to the lender's account."
+        description='Global id, e.g. base64 of "Participant:<loan uuid>/<participant uuid>".'
     )
-    def participant_id(self) -> str:
-        return self._m.participant_id
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(
+            to_global_id("Participant", f"{self._m.loan_id}/{self._m.participant_id}")
+        )
 
     @strawberry.field(description="The loan.")
     async def loan(self, info: Info) -> LoanT:
@@ -43,21 +87,11 @@ class Participant(Node):
 
         return await loan_for_participant(info, self._m)
 
-    @strawberry.field(description="The lender's account: null until the invited person accepts or declines.")
+    @strawberry.field(
+        description="The lender's account: null until the invited person accepts or declines."
+    )
     async def lender(self, info: Info) -> User | None:
         return await load_user(info, self._m.lender_id)
-
-    @strawberry.field(description='The invited email address (lower-case), e.g. "ana@example.com".')
-    def lender_email(self) -> str:
-        return self._m.lender_email
-
-    @strawberry.field(description='The amount offered, e.g. "2500.00".')
-    def contribution_amount(self) -> Decimal:
-        return money(self._m.contribution_amount)  # type: ignore[return-value]
-
-    @strawberry.field(description="Invitation status.")
-    def status(self) -> ParticipantStatus:
-        return ParticipantStatus(self._m.status)
 
     @strawberry.field(description="The exact loan terms (version) this lender accepted.")
     async def accepted_version(self, info: Info) -> LoanVersionT | None:
@@ -67,45 +101,17 @@ class Participant(Node):
 
         return await load_version(info, self._m.loan_id, int(self._m.accepted_version))
 
-    @strawberry.field(description="When the invitation was sent.")
-    def invited_at(self) -> dt.datetime:
-        return self._m.invited_at
-
-    @strawberry.field(description="When the lender accepted or declined.")
-    def responded_at(self) -> dt.datetime | None:
-        return self._m.responded_at
-
-    @strawberry.field(description="Record version: +1 with each change of this participant.")
-    def version(self) -> int:
-        return int(self._m.version)
-
-    @strawberry.field(description="When the participant was created (invited).")
-    def created_at(self) -> dt.datetime:
-        return self._m.created_at
-
     @strawberry.field(description="Who created the participant (the borrower).")
     async def created_by(self, info: Info) -> User | None:
         return await load_user(info, self._m.created_by)
-
-    @strawberry.field(description="When the participant last changed.")
-    def updated_at(self) -> dt.datetime:
-        return self._m.updated_at
 
     @strawberry.field(description="Who last changed the participant.")
     async def updated_by(self, info: Info) -> User | None:
         return await load_user(info, self._m.updated_by)
 
-    @strawberry.field(description="When the participant was removed; null while live.")
-    def deleted_at(self) -> dt.datetime | None:
-        return self._m.deleted_at
-
     @strawberry.field(description="Who removed the participant.")
     async def deleted_by(self, info: Info) -> User | None:
         return await load_user(info, self._m.deleted_by)
-
-    @strawberry.field(description="Why the participant was removed.")
-    def deletion_reason(self) -> str | None:
-        return self._m.deletion_reason
 
 
 @strawberry.type(description="A participant in a connection.")

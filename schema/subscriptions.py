@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncGenerator
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -17,8 +17,8 @@ from schema.loans import Loan
 
 @strawberry.type(description="A loan's funding after one committed change.")
 class FundingUpdate:
+    _loan: strawberry.Private[Any]  # async () -> Loan, read only when selected
     loan_id: str = strawberry.field(description="The loan's uuid.")
-    loan: Loan = strawberry.field(description="The loan as it is after the change.")
     event: WebhookEvent = strawberry.field(description="What caused this update (the first message: LOAN_UPDATED).")
     total_funded: Decimal = strawberry.field(description='Total funded, e.g. "12500.00".')
     funding_percentage: Decimal = strawberry.field(description='Percent funded, e.g. "50.00".')
@@ -28,6 +28,10 @@ class FundingUpdate:
     status: LoanStatus = strawberry.field(description="Loan status.")
     version: int = strawberry.field(description="Loan version.")
     at: dt.datetime = strawberry.field(description="When the change was committed.")
+
+    @strawberry.field(description="The loan as it is now (read fresh when selected).")
+    async def loan(self) -> Loan:
+        return await self._loan()
 
 
 @strawberry.type(description="Live updates over WebSocket (graphql-transport-ws or graphql-ws).")

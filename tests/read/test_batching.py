@@ -9,6 +9,7 @@ import pytest
 from bench.dataset import NESTED_QUERY, seed_nested
 from bench.naive import NaiveLoaders
 from core import db
+from loaders import Loaders
 from server import create_app
 from tests.graphql_client import gql
 
@@ -20,8 +21,8 @@ def dataset(settings):
 
 async def _run(settings, token, naive: bool) -> tuple[dict, int]:
     app = create_app(settings, start_background=False)
-    if naive:
-        app.state.graphql.loaders_factory = NaiveLoaders
+    # cold: bypass the process cache, so every request reads the database
+    app.state.graphql.loaders_factory = NaiveLoaders if naive else (lambda: Loaders(fresh=True))
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
             await gql(c, "{ viewer { userId } }", token=token)  # first use upserts the user
