@@ -8,12 +8,12 @@ from decimal import Decimal
 
 import pytest
 
+from core import db
 from core.actor import Actor
 from core.auth import Viewer
 from models import AuditEntry, Loan, Participant
 from models.audit import record_key
 from services import funding
-from core import db
 from tests.conftest import make_settings, new_user
 
 IP = "203.0.113.7"
@@ -50,6 +50,8 @@ def fresh_settings(dynamodb_endpoint: str):
     db.configure(s)
     db.create_tables(s)
     return s
+
+
 UA = "pytest-agent/1.0"
 
 
@@ -86,8 +88,12 @@ def stored(loan: Loan) -> dict[str, object]:
 async def create(borrower: Actor, amount: object = "1000.00", **kw: object) -> Loan:
     from services.loans import create_loan
 
-    args = {"title": "Bakery oven", "amount": amount, "interest_rate": Decimal("7.5"),
-            "term_months": 12}
+    args = {
+        "title": "Bakery oven",
+        "amount": amount,
+        "interest_rate": Decimal("7.5"),
+        "term_months": 12,
+    }
     args.update(kw)
     return await create_loan(borrower, **args)  # type: ignore[arg-type]
 

@@ -37,16 +37,26 @@ async def test_create_loan_writes_loan_version_and_audit(borrower):
 async def test_create_loan_reports_every_invalid_field(borrower):
     # when every field is invalid
     try:
-        await create_loan(borrower, title=" ", amount=Decimal("10.001"), currency="XYZ",
-                          interest_rate=Decimal("100.5"), term_months=601)
+        await create_loan(
+            borrower,
+            title=" ",
+            amount=Decimal("10.001"),
+            currency="XYZ",
+            interest_rate=Decimal("100.5"),
+            term_months=601,
+        )
     except DomainErrors as exc:
         errors = exc.errors
     else:
         raise AssertionError("expected validation errors")
     # then each is reported with its field, none rounded
     assert {tuple(e.field) for e in errors} == {
-        ("input", "title"), ("input", "amount"), ("input", "currency"),
-        ("input", "interestRate"), ("input", "termMonths")}
+        ("input", "title"),
+        ("input", "amount"),
+        ("input", "currency"),
+        ("input", "interestRate"),
+        ("input", "termMonths"),
+    }
     assert {e.code for e in errors} == {"VALIDATION"}
 
 
@@ -67,8 +77,14 @@ async def test_create_loan_rejects_bad_values_one_by_one(borrower):
 
 
 async def test_create_loan_accepts_the_bounds(borrower):
-    loan = await create(borrower, amount="0.01", interest_rate=Decimal("100"), term_months=600,
-                        currency="eur", title="t" * 200)
+    loan = await create(
+        borrower,
+        amount="0.01",
+        interest_rate=Decimal("100"),
+        term_months=600,
+        currency="eur",
+        title="t" * 200,
+    )
     assert loan.currency == "EUR" and str(loan.interest_rate) == "100.0000"
     loan = await create(borrower, interest_rate=Decimal("0"), term_months=1)
     assert loan.term_months == 1

@@ -35,7 +35,11 @@ async def test_delete_cascade_restore_round_trip(borrower, admin):
     deleted = await delete_loan(borrower, loan.loan_id, "duplicate listing")
     # then the loan and its live participants are soft-deleted in one change
     d = fresh_loan(loan.loan_id)
-    assert d.deleted_at and d.deleted_by == borrower.user_id and d.deletion_reason == "duplicate listing"
+    assert (
+        d.deleted_at
+        and d.deleted_by == borrower.user_id
+        and d.deletion_reason == "duplicate listing"
+    )
     assert d.version == before.version + 1 and d.deletion_id
     parts = {p.participant_id: p for p in participants_of(loan.loan_id)}
     assert parts[pa.participant_id].deletion_id == d.deletion_id
@@ -46,8 +50,10 @@ async def test_delete_cascade_restore_round_trip(borrower, admin):
     entry = history("loans", loan.loan_id)[-1]
     assert entry.action == "DELETE" and entry.event == "LOAN_DELETED" and entry.ip_address == IP
     assert set(entry.context["cascaded_participant_ids"]) == {pa.participant_id, pb.participant_id}
-    assert LoanVersion.get(loan.loan_id, d.version, consistent_read=True).change_reason == \
-        "duplicate listing"
+    assert (
+        LoanVersion.get(loan.loan_id, d.version, consistent_read=True).change_reason
+        == "duplicate listing"
+    )
     # and nothing else may change it; the lender no longer sees it
     await expect_error("NOT_FOUND", set_loan_status(borrower, loan.loan_id, "CANCELLED"))
     await expect_error("NOT_FOUND", accept_invitation(b, loan.loan_id, pb.participant_id))
@@ -57,7 +63,10 @@ async def test_delete_cascade_restore_round_trip(borrower, admin):
     # then exactly the cascaded participants come back; the removed one stays removed
     assert restored.deleted_at is None and restored.version == deleted.version + 1
     parts = {p.participant_id: p for p in participants_of(loan.loan_id)}
-    assert parts[pa.participant_id].deleted_at is None and parts[pa.participant_id].status == "ACCEPTED"
+    assert (
+        parts[pa.participant_id].deleted_at is None
+        and parts[pa.participant_id].status == "ACCEPTED"
+    )
     assert parts[pb.participant_id].deleted_at is None
     assert parts[pc.participant_id].deleted_at is not None
     r = fresh_loan(loan.loan_id)
@@ -68,8 +77,10 @@ async def test_delete_cascade_restore_round_trip(borrower, admin):
     # and the loan works again: b can still accept, c's email can be invited afresh
     await accept_invitation(b, loan.loan_id, pb.participant_id)
     await invite_participant(borrower, loan.loan_id, c.viewer.email, "50")
-    assert ParticipantGuard.get(guard_key(loan.loan_id, c.viewer.email)).participant_id != \
-        pc.participant_id
+    assert (
+        ParticipantGuard.get(guard_key(loan.loan_id, c.viewer.email)).participant_id
+        != pc.participant_id
+    )
 
 
 async def test_borrower_restores_and_restore_needs_a_deleted_loan(borrower):
@@ -108,8 +119,9 @@ async def test_deleted_loan_terms_cannot_change(borrower):
     loan = await create(borrower)
     await delete_loan(borrower, loan.loan_id, "x")
     try:
-        await update_loan_terms(borrower, loan.loan_id, expected_version=2, change_reason="r",
-                                title="t")
+        await update_loan_terms(
+            borrower, loan.loan_id, expected_version=2, change_reason="r", title="t"
+        )
     except DomainError as exc:
         assert exc.code == "NOT_FOUND"
     else:

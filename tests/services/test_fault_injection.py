@@ -90,8 +90,9 @@ async def test_failed_funding_acceptance_and_terms_change_leave_nothing(borrower
     with pytest.raises(Boom):
         await accept_invitation(lender, loan.loan_id, p.participant_id)
     with pytest.raises(Boom):
-        await update_loan_terms(borrower, loan.loan_id, expected_version=1,
-                                change_reason="r", title="never")
+        await update_loan_terms(
+            borrower, loan.loan_id, expected_version=1, change_reason="r", title="never"
+        )
     faults.off()
     # then nothing of either change exists: loan, participant, version, metric, audit
     assert snapshot(loan.loan_id) == before

@@ -63,12 +63,22 @@ async def test_concurrent_claims_only_one_wins(settings):
 
 async def test_expired_and_stale_claims_are_taken_over(settings):
     now = utcnow()
-    IdempotencyKey(key="u7#old", body_hash="h", status="DONE", response={"x": 1},
-                   created_at=now - timedelta(days=2), expires_at=now - timedelta(days=1)).save()
+    IdempotencyKey(
+        key="u7#old",
+        body_hash="h",
+        status="DONE",
+        response={"x": 1},
+        created_at=now - timedelta(days=2),
+        expires_at=now - timedelta(days=1),
+    ).save()
     assert not (await begin("u7", "old", "other-body")).is_replay
-    IdempotencyKey(key="u7#stuck", body_hash="h", status="IN_PROGRESS",
-                   created_at=now - idempotency.STALE_AFTER - timedelta(seconds=5),
-                   expires_at=now + timedelta(hours=1)).save()
+    IdempotencyKey(
+        key="u7#stuck",
+        body_hash="h",
+        status="IN_PROGRESS",
+        created_at=now - idempotency.STALE_AFTER - timedelta(seconds=5),
+        expires_at=now + timedelta(hours=1),
+    ).save()
     assert not (await begin("u7", "stuck", "h")).is_replay
 
 

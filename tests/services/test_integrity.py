@@ -37,22 +37,40 @@ async def test_seeded_data_is_consistent_and_damage_is_found(settings):
     bad_sum.update(actions=[Loan.total_funded.set(bad_sum.total_funded + Decimal("1"))])
     live = [p for p in participants_of(bad_guard.loan_id) if p.deleted_at is None]
     ParticipantGuard.get(guard_key(bad_guard.loan_id, live[0].lender_email)).delete()
-    ParticipantGuard(guard_key=guard_key(bad_guard.loan_id, "ghost@example.com"),
-                     loan_id=bad_guard.loan_id, participant_id="nobody",
-                     created_at=live[0].created_at).save()
+    ParticipantGuard(
+        guard_key=guard_key(bad_guard.loan_id, "ghost@example.com"),
+        loan_id=bad_guard.loan_id,
+        participant_id="nobody",
+        created_at=live[0].created_at,
+    ).save()
     LoanVersion.get(bad_version.loan_id, 1).delete()
     bad_seq.update(actions=[Loan.seq.add(1)])
-    Participant(loan_id="no-such-loan", participant_id="p", lender_email="o@example.com",
-                contribution_amount=Decimal("1"), invited_at=live[0].created_at,
-                created_at=live[0].created_at, updated_at=live[0].created_at).save()
+    Participant(
+        loan_id="no-such-loan",
+        participant_id="p",
+        lender_email="o@example.com",
+        contribution_amount=Decimal("1"),
+        invited_at=live[0].created_at,
+        created_at=live[0].created_at,
+        updated_at=live[0].created_at,
+    ).save()
     # when checked, then each kind is found
     report = await check_integrity()
-    assert report.kinds() == {"aggregates", "missing_guard", "orphaned_guard", "version_gap",
-                              "unaudited_change", "orphaned_participant"}
+    assert report.kinds() == {
+        "aggregates",
+        "missing_guard",
+        "orphaned_guard",
+        "version_gap",
+        "unaudited_change",
+        "orphaned_participant",
+    }
     # when repaired, then what can be recomputed is, and stays audited
     report = await check_integrity(repair=True)
-    assert {i.kind for i in report.issues if i.repaired} == {"aggregates", "missing_guard",
-                                                              "orphaned_guard"}
+    assert {i.kind for i in report.issues if i.repaired} == {
+        "aggregates",
+        "missing_guard",
+        "orphaned_guard",
+    }
     after = await check_integrity()
     assert after.kinds() == {"version_gap", "unaudited_change", "orphaned_participant"}
     fixed = fresh_loan(bad_sum.loan_id)

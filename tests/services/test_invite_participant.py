@@ -27,14 +27,18 @@ async def test_invite_creates_participant_guard_metric_and_audit(borrower):
     # given a loan
     loan = await create(borrower)
     # when the borrower invites a mixed-case email
-    p = await invite_participant(borrower, loan.loan_id, "  Ada.Lovelace@Example.COM ", Decimal("250"))
+    p = await invite_participant(
+        borrower, loan.loan_id, "  Ada.Lovelace@Example.COM ", Decimal("250")
+    )
     # then the participant is pending, lender unknown, email lower-cased
     assert p.status == "PENDING" and p.lender_id is None
     assert p.lender_email == "ada.lovelace@example.com" and p.contribution_amount == Decimal("250")
     [stored_p] = participants_of(loan.loan_id)
     assert stored_p.participant_id == p.participant_id
     # and the guard holds (loan, email)
-    g = ParticipantGuard.get(guard_key(loan.loan_id, "ADA.lovelace@example.com"), consistent_read=True)
+    g = ParticipantGuard.get(
+        guard_key(loan.loan_id, "ADA.lovelace@example.com"), consistent_read=True
+    )
     assert g.participant_id == p.participant_id
     # and the loan's counts moved (seq, not version)
     loan2 = fresh_loan(loan.loan_id)
@@ -54,8 +58,11 @@ async def test_invite_creates_participant_guard_metric_and_audit(borrower):
 async def test_same_email_twice_is_duplicate(borrower):
     loan = await create(borrower)
     await invite_participant(borrower, loan.loan_id, "bob@example.com", Decimal("1"))
-    await expect_error("DUPLICATE_PARTICIPANT", invite_participant(
-        borrower, loan.loan_id, "BOB@example.com", Decimal("2")), ["input", "email"])
+    await expect_error(
+        "DUPLICATE_PARTICIPANT",
+        invite_participant(borrower, loan.loan_id, "BOB@example.com", Decimal("2")),
+        ["input", "email"],
+    )
     assert len(participants_of(loan.loan_id)) == 1
 
 
@@ -67,9 +74,12 @@ async def test_twenty_concurrent_invitations_of_one_email_yield_one_participant(
 
     async def attempt(i: int):
         try:
-            return await invite_participant(borrower, loan.loan_id,
-                                            "Race@Example.com" if i % 2 else "race@example.com",
-                                            Decimal("10"))
+            return await invite_participant(
+                borrower,
+                loan.loan_id,
+                "Race@Example.com" if i % 2 else "race@example.com",
+                Decimal("10"),
+            )
         except DomainError as exc:
             return exc
 
@@ -86,14 +96,25 @@ async def test_twenty_concurrent_invitations_of_one_email_yield_one_participant(
 
 async def test_invite_validation(borrower):
     loan = await create(borrower, amount="100")
-    await expect_error("VALIDATION", invite_participant(borrower, loan.loan_id, "not-an-email",
-                                                        Decimal("1")), ["input", "email"])
-    await expect_error("VALIDATION", invite_participant(borrower, loan.loan_id, "a@b.co",
-                                                        Decimal("1.234")), ["input", "amount"])
-    await expect_error("VALIDATION", invite_participant(borrower, loan.loan_id, "a@b.co",
-                                                        Decimal("100.01")), ["input", "amount"])
-    await expect_error("VALIDATION", invite_participant(borrower, loan.loan_id,
-                                                        borrower.viewer.email, Decimal("1")))
+    await expect_error(
+        "VALIDATION",
+        invite_participant(borrower, loan.loan_id, "not-an-email", Decimal("1")),
+        ["input", "email"],
+    )
+    await expect_error(
+        "VALIDATION",
+        invite_participant(borrower, loan.loan_id, "a@b.co", Decimal("1.234")),
+        ["input", "amount"],
+    )
+    await expect_error(
+        "VALIDATION",
+        invite_participant(borrower, loan.loan_id, "a@b.co", Decimal("100.01")),
+        ["input", "amount"],
+    )
+    await expect_error(
+        "VALIDATION",
+        invite_participant(borrower, loan.loan_id, borrower.viewer.email, Decimal("1")),
+    )
     assert participants_of(loan.loan_id) == []
 
 
@@ -103,13 +124,17 @@ async def test_only_the_borrower_invites(borrower, stranger, admin):
     await invite_participant(borrower, loan.loan_id, lender.viewer.email, Decimal("5"))
     await expect_error("FORBIDDEN", invite_participant(lender, loan.loan_id, "x@example.com", "5"))
     await expect_error("FORBIDDEN", invite_participant(admin, loan.loan_id, "x@example.com", "5"))
-    await expect_error("NOT_FOUND", invite_participant(stranger, loan.loan_id, "x@example.com", "5"),
-                       ["input", "loanId"])
+    await expect_error(
+        "NOT_FOUND",
+        invite_participant(stranger, loan.loan_id, "x@example.com", "5"),
+        ["input", "loanId"],
+    )
     await expect_error("NOT_FOUND", invite_participant(borrower, "nope", "x@example.com", "5"))
 
 
 async def test_invite_needs_a_pending_loan(borrower):
     loan = await create(borrower)
     await set_loan_status(borrower, loan.loan_id, "CANCELLED")
-    await expect_error("INVALID_STATE", invite_participant(borrower, loan.loan_id, "x@example.com",
-                                                           "5"))
+    await expect_error(
+        "INVALID_STATE", invite_participant(borrower, loan.loan_id, "x@example.com", "5")
+    )

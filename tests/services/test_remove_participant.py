@@ -43,15 +43,21 @@ async def test_remove_soft_deletes_and_releases_the_guard(borrower):
         pass
     # and the loan no longer counts them
     after = fresh_loan(loan.loan_id)
-    assert after.total_funded == 0 and after.participant_count == 0 and stored(after) == recount(after)
+    assert (
+        after.total_funded == 0 and after.participant_count == 0 and stored(after) == recount(after)
+    )
     entry = history("participants", f"{loan.loan_id}/{p.participant_id}")[-1]
     assert entry.action == "DELETE" and entry.event == "PARTICIPANT_REMOVED"
-    assert entry.before["deleted_at"] is None and entry.after["deleted_at"] and entry.ip_address == IP
+    assert (
+        entry.before["deleted_at"] is None and entry.after["deleted_at"] and entry.ip_address == IP
+    )
     # and the same email can be invited again, as a new participant
     again = await invite_participant(borrower, loan.loan_id, lender.viewer.email, Decimal("10"))
     assert again.participant_id != p.participant_id
     # removing twice is NOT_FOUND
-    await expect_error("NOT_FOUND", remove_participant(borrower, loan.loan_id, p.participant_id, "x"))
+    await expect_error(
+        "NOT_FOUND", remove_participant(borrower, loan.loan_id, p.participant_id, "x")
+    )
 
 
 async def test_who_may_remove(borrower, stranger, admin):
@@ -60,10 +66,16 @@ async def test_who_may_remove(borrower, stranger, admin):
     p = await invite(borrower, loan, lender)
     await expect_error("FORBIDDEN", remove_participant(lender, loan.loan_id, p.participant_id, "x"))
     await expect_error("FORBIDDEN", remove_participant(admin, loan.loan_id, p.participant_id, "x"))
-    await expect_error("NOT_FOUND", remove_participant(stranger, loan.loan_id, p.participant_id, "x"),
-                       ["input", "participantId"])
-    await expect_error("VALIDATION", remove_participant(borrower, loan.loan_id, p.participant_id, ""),
-                       ["input", "reason"])
+    await expect_error(
+        "NOT_FOUND",
+        remove_participant(stranger, loan.loan_id, p.participant_id, "x"),
+        ["input", "participantId"],
+    )
+    await expect_error(
+        "VALIDATION",
+        remove_participant(borrower, loan.loan_id, p.participant_id, ""),
+        ["input", "reason"],
+    )
     assert participants_of(loan.loan_id)[0].deleted_at is None
 
 
@@ -72,5 +84,6 @@ async def test_accepted_contribution_stays_once_funded(borrower):
     lender = person("lender")
     p = await invite(borrower, loan, lender, "100")
     await accept_invitation(lender, loan.loan_id, p.participant_id)
-    await expect_error("INVALID_STATE", remove_participant(borrower, loan.loan_id, p.participant_id,
-                                                           "x"))
+    await expect_error(
+        "INVALID_STATE", remove_participant(borrower, loan.loan_id, p.participant_id, "x")
+    )

@@ -29,8 +29,9 @@ from tests.services.conftest import (
 async def test_accept_sets_lender_in_place_and_pins_version(borrower):
     # given a loan at version 2 and an invitation
     loan = await create(borrower)
-    await update_loan_terms(borrower, loan.loan_id, expected_version=1, change_reason="r",
-                            term_months=18)
+    await update_loan_terms(
+        borrower, loan.loan_id, expected_version=1, change_reason="r", term_months=18
+    )
     lender = person("lender")
     p = await invite(borrower, loan, lender, "400.00")
     # when the invited person accepts, with the token email in another case
@@ -80,12 +81,19 @@ async def test_overfunded_and_terms_changed(borrower):
     pa = await invite(borrower, loan, a, "300")
     pb = await invite(borrower, loan, b, "300")
     await accept_invitation(a, loan.loan_id, pa.participant_id)
-    await expect_error("OVERFUNDED", accept_invitation(b, loan.loan_id, pb.participant_id),
-                       ["input", "participantId"])
-    await update_loan_terms(borrower, loan.loan_id, expected_version=1, change_reason="more",
-                            amount=Decimal("600"))
-    await expect_error("TERMS_CHANGED", accept_invitation(b, loan.loan_id, pb.participant_id, 1),
-                       ["input", "expectedLoanVersion"])
+    await expect_error(
+        "OVERFUNDED",
+        accept_invitation(b, loan.loan_id, pb.participant_id),
+        ["input", "participantId"],
+    )
+    await update_loan_terms(
+        borrower, loan.loan_id, expected_version=1, change_reason="more", amount=Decimal("600")
+    )
+    await expect_error(
+        "TERMS_CHANGED",
+        accept_invitation(b, loan.loan_id, pb.participant_id, 1),
+        ["input", "expectedLoanVersion"],
+    )
     _, after = await accept_invitation(b, loan.loan_id, pb.participant_id, 2)
     assert after.status == "FUNDED" and after.total_funded == Decimal("600")
 
@@ -98,16 +106,19 @@ async def test_decline_sets_lender_and_counts(borrower):
     assert part.status == "DECLINED" and part.lender_id == lender.user_id
     assert part.accepted_version is None and after.declined_participant_count == 1
     assert after.pending_participant_count == 0 and after.participant_count == 1
-    assert history("participants", f"{loan.loan_id}/{p.participant_id}")[-1].event == \
-        "PARTICIPANT_DECLINED"
+    assert (
+        history("participants", f"{loan.loan_id}/{p.participant_id}")[-1].event
+        == "PARTICIPANT_DECLINED"
+    )
     # responding twice is INVALID_STATE
     await expect_error("INVALID_STATE", decline_invitation(lender, loan.loan_id, p.participant_id))
     await expect_error("INVALID_STATE", accept_invitation(lender, loan.loan_id, p.participant_id))
     # a stale expected version is TERMS_CHANGED for a decline too
     other = person("other")
     q = await invite(borrower, loan, other)
-    await expect_error("TERMS_CHANGED", decline_invitation(other, loan.loan_id, q.participant_id, 7))
-
+    await expect_error(
+        "TERMS_CHANGED", decline_invitation(other, loan.loan_id, q.participant_id, 7)
+    )
 
 
 async def test_only_the_invited_person_responds(borrower, stranger, admin):
@@ -137,9 +148,9 @@ async def test_fifty_concurrent_acceptances_never_overfund(borrower, race_at_the
     loan = await create(borrower, amount="10000.00")
     lenders = [person(f"l{i}") for i in range(50)]
     for chunk in (lenders[:25], lenders[25:]):
-        out = await invite_participants(borrower, loan.loan_id,
-                                        [(x.viewer.email, Decimal("250")) for x in chunk],
-                                        atomic=True)
+        out = await invite_participants(
+            borrower, loan.loan_id, [(x.viewer.email, Decimal("250")) for x in chunk], atomic=True
+        )
         assert out.summary.succeeded == 25
     parts = {p.lender_email: p for p in participants_of(loan.loan_id)}
 

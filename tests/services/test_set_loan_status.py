@@ -26,7 +26,9 @@ async def test_full_lifecycle_funded_active_completed(borrower):
     active = await set_loan_status(borrower, loan.loan_id, "ACTIVE", "money disbursed")
     done = await set_loan_status(borrower, loan.loan_id, "COMPLETED")
     # then each step is a version with its reason and an audit entry
-    assert (active.version, done.version) == (3, 4) and fresh_loan(loan.loan_id).status == "COMPLETED"
+    assert (active.version, done.version) == (3, 4) and fresh_loan(
+        loan.loan_id
+    ).status == "COMPLETED"
     v3 = LoanVersion.get(loan.loan_id, 3, consistent_read=True)
     assert v3.change_reason == "money disbursed" and v3.changed_fields == ["status"]
     entry = history("loans", loan.loan_id)[-1]
@@ -44,8 +46,9 @@ async def test_cancel_pending_and_funded(borrower):
 async def test_invalid_transitions(borrower):
     loan = await create(borrower)
     for target in ("ACTIVE", "COMPLETED", "FUNDED", "PENDING"):
-        await expect_error("INVALID_STATE", set_loan_status(borrower, loan.loan_id, target),
-                           ["input", "status"])
+        await expect_error(
+            "INVALID_STATE", set_loan_status(borrower, loan.loan_id, target), ["input", "status"]
+        )
     await set_loan_status(borrower, loan.loan_id, "CANCELLED")
     await expect_error("INVALID_STATE", set_loan_status(borrower, loan.loan_id, "PENDING"))
     await expect_error("VALIDATION", set_loan_status(borrower, loan.loan_id, "BOGUS"))

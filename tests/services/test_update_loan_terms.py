@@ -24,9 +24,14 @@ async def test_update_terms_writes_a_new_version_and_audit(borrower):
     # given a loan at version 1
     loan = await create(borrower)
     # when the borrower changes amount and rate
-    after = await update_loan_terms(borrower, loan.loan_id, expected_version=1,
-                                    change_reason="bigger oven", amount=Decimal("1500"),
-                                    interest_rate=Decimal("6.25"))
+    after = await update_loan_terms(
+        borrower,
+        loan.loan_id,
+        expected_version=1,
+        change_reason="bigger oven",
+        amount=Decimal("1500"),
+        interest_rate=Decimal("6.25"),
+    )
     # then version 2 holds the new terms, the change and its reason
     assert after.version == 2 and after.seq == 2
     stored = fresh_loan(loan.loan_id)
@@ -46,26 +51,44 @@ async def test_update_terms_writes_a_new_version_and_audit(borrower):
 
 async def test_stale_expected_version_is_version_mismatch(borrower):
     loan = await create(borrower)
-    await update_loan_terms(borrower, loan.loan_id, expected_version=1, change_reason="r",
-                            title="New title")
-    await expect_error("VERSION_MISMATCH", update_loan_terms(
-        borrower, loan.loan_id, expected_version=1, change_reason="r", term_months=24),
-        ["input", "expectedVersion"])
+    await update_loan_terms(
+        borrower, loan.loan_id, expected_version=1, change_reason="r", title="New title"
+    )
+    await expect_error(
+        "VERSION_MISMATCH",
+        update_loan_terms(
+            borrower, loan.loan_id, expected_version=1, change_reason="r", term_months=24
+        ),
+        ["input", "expectedVersion"],
+    )
     assert fresh_loan(loan.loan_id).term_months == 12
 
 
 async def test_update_terms_validation(borrower):
     loan = await create(borrower)
-    await expect_error("VALIDATION", update_loan_terms(
-        borrower, loan.loan_id, expected_version=1, change_reason="r", amount=Decimal("1.005")),
-        ["input", "amount"])
-    await expect_error("VALIDATION", update_loan_terms(
-        borrower, loan.loan_id, expected_version=1, change_reason=" ", title="x"),
-        ["input", "changeReason"])
-    await expect_error("VALIDATION", update_loan_terms(
-        borrower, loan.loan_id, expected_version=1, change_reason="nothing"), ["input"])
-    await expect_error("VALIDATION", update_loan_terms(
-        borrower, loan.loan_id, expected_version=1, change_reason="same", title="Bakery oven"))
+    await expect_error(
+        "VALIDATION",
+        update_loan_terms(
+            borrower, loan.loan_id, expected_version=1, change_reason="r", amount=Decimal("1.005")
+        ),
+        ["input", "amount"],
+    )
+    await expect_error(
+        "VALIDATION",
+        update_loan_terms(borrower, loan.loan_id, expected_version=1, change_reason=" ", title="x"),
+        ["input", "changeReason"],
+    )
+    await expect_error(
+        "VALIDATION",
+        update_loan_terms(borrower, loan.loan_id, expected_version=1, change_reason="nothing"),
+        ["input"],
+    )
+    await expect_error(
+        "VALIDATION",
+        update_loan_terms(
+            borrower, loan.loan_id, expected_version=1, change_reason="same", title="Bakery oven"
+        ),
+    )
     assert fresh_loan(loan.loan_id).version == 1
 
 
@@ -78,7 +101,9 @@ async def test_only_the_borrower_changes_terms(borrower, lender, stranger, admin
     # an admin can read it but is not the borrower: FORBIDDEN
     await expect_error("FORBIDDEN", update_loan_terms(admin, loan.loan_id, **kw))
     # a stranger cannot even know it exists: NOT_FOUND
-    await expect_error("NOT_FOUND", update_loan_terms(stranger, loan.loan_id, **kw), ["input", "id"])
+    await expect_error(
+        "NOT_FOUND", update_loan_terms(stranger, loan.loan_id, **kw), ["input", "id"]
+    )
     await expect_error("NOT_FOUND", update_loan_terms(borrower, "no-such-loan", **kw))
     assert fresh_loan(loan.loan_id).title == "Bakery oven"
 
@@ -88,8 +113,12 @@ async def test_terms_change_only_while_pending(borrower):
 
     loan = await create(borrower)
     await set_loan_status(borrower, loan.loan_id, "CANCELLED")
-    await expect_error("INVALID_STATE", update_loan_terms(
-        borrower, loan.loan_id, expected_version=2, change_reason="r", title="again"))
+    await expect_error(
+        "INVALID_STATE",
+        update_loan_terms(
+            borrower, loan.loan_id, expected_version=2, change_reason="r", title="again"
+        ),
+    )
 
 
 async def test_amount_below_funded_is_overfunded_and_equal_funds_the_loan(borrower):
@@ -97,11 +126,16 @@ async def test_amount_below_funded_is_overfunded_and_equal_funds_the_loan(borrow
     lender = person("lender")
     p = await invite(borrower, loan, lender, "600.00")
     await accept_invitation(lender, loan.loan_id, p.participant_id)
-    await expect_error("OVERFUNDED", update_loan_terms(
-        borrower, loan.loan_id, expected_version=1, change_reason="r", amount=Decimal("599.99")),
-        ["input", "amount"])
-    after = await update_loan_terms(borrower, loan.loan_id, expected_version=1,
-                                    change_reason="smaller", amount=Decimal("600"))
+    await expect_error(
+        "OVERFUNDED",
+        update_loan_terms(
+            borrower, loan.loan_id, expected_version=1, change_reason="r", amount=Decimal("599.99")
+        ),
+        ["input", "amount"],
+    )
+    after = await update_loan_terms(
+        borrower, loan.loan_id, expected_version=1, change_reason="smaller", amount=Decimal("600")
+    )
     assert after.status == "FUNDED" and after.is_fully_funded
     assert str(after.funding_percentage) == "100.00"
     assert history("loans", loan.loan_id)[-1].event == "LOAN_FUNDED"
@@ -115,8 +149,13 @@ async def test_concurrent_updates_with_the_same_expected_version_one_wins(
 
     async def attempt(i: int):
         try:
-            return await update_loan_terms(borrower, loan.loan_id, expected_version=1,
-                                           change_reason=f"writer {i}", title=f"Title {i}")
+            return await update_loan_terms(
+                borrower,
+                loan.loan_id,
+                expected_version=1,
+                change_reason=f"writer {i}",
+                title=f"Title {i}",
+            )
         except DomainError as exc:
             return exc
 
@@ -134,22 +173,49 @@ async def test_concurrent_updates_with_the_same_expected_version_one_wins(
 
 async def test_revert_writes_a_new_version_with_old_terms(borrower, stranger):
     loan = await create(borrower)
-    await update_loan_terms(borrower, loan.loan_id, expected_version=1, change_reason="r",
-                            amount=Decimal("2000"), term_months=36)
+    await update_loan_terms(
+        borrower,
+        loan.loan_id,
+        expected_version=1,
+        change_reason="r",
+        amount=Decimal("2000"),
+        term_months=36,
+    )
     # when reverting to version 1
-    after = await revert_loan_terms(borrower, loan.loan_id, to_version=1, expected_version=2,
-                                    change_reason="back to the original")
+    after = await revert_loan_terms(
+        borrower,
+        loan.loan_id,
+        to_version=1,
+        expected_version=2,
+        change_reason="back to the original",
+    )
     # then version 3 carries version 1's terms and says where they came from
     assert after.version == 3 and after.amount == Decimal("1000.00") and after.term_months == 12
     v3 = LoanVersion.get(loan.loan_id, 3, consistent_read=True)
     assert v3.reverted_from == 1 and set(v3.changed_fields) == {"amount", "term_months"}
     # errors: unknown version, stale version, nothing to change, stranger
-    await expect_error("NOT_FOUND", revert_loan_terms(
-        borrower, loan.loan_id, to_version=9, expected_version=3, change_reason="r"),
-        ["input", "toVersion"])
-    await expect_error("VERSION_MISMATCH", revert_loan_terms(
-        borrower, loan.loan_id, to_version=2, expected_version=2, change_reason="r"))
-    await expect_error("VALIDATION", revert_loan_terms(
-        borrower, loan.loan_id, to_version=1, expected_version=3, change_reason="r"))
-    await expect_error("NOT_FOUND", revert_loan_terms(
-        stranger, loan.loan_id, to_version=2, expected_version=3, change_reason="r"))
+    await expect_error(
+        "NOT_FOUND",
+        revert_loan_terms(
+            borrower, loan.loan_id, to_version=9, expected_version=3, change_reason="r"
+        ),
+        ["input", "toVersion"],
+    )
+    await expect_error(
+        "VERSION_MISMATCH",
+        revert_loan_terms(
+            borrower, loan.loan_id, to_version=2, expected_version=2, change_reason="r"
+        ),
+    )
+    await expect_error(
+        "VALIDATION",
+        revert_loan_terms(
+            borrower, loan.loan_id, to_version=1, expected_version=3, change_reason="r"
+        ),
+    )
+    await expect_error(
+        "NOT_FOUND",
+        revert_loan_terms(
+            stranger, loan.loan_id, to_version=2, expected_version=3, change_reason="r"
+        ),
+    )
