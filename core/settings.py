@@ -41,6 +41,8 @@ class Settings:
     rate_limit_points: int = 5000
     rate_limit_backend: str = "memory"
     cache_ttl_seconds: float = 5.0
+    # apq (automatic persisted queries), allowlist (only registered documents run), off
+    persisted_queries: str = "apq"
     webhook_allow_private: bool = False
     webhook_retry_base_seconds: float = 30.0
     webhook_retry_horizon_seconds: float = 3 * 24 * 3600
@@ -70,6 +72,7 @@ class Settings:
             rate_limit_points=int(_env("RATE_LIMIT_POINTS", str(d.rate_limit_points))),
             rate_limit_backend=_env("RATE_LIMIT_BACKEND", d.rate_limit_backend),
             cache_ttl_seconds=float(_env("CACHE_TTL_SECONDS", str(d.cache_ttl_seconds))),
+            persisted_queries=(_env("PERSISTED_QUERIES", d.persisted_queries) or "apq").lower(),
             webhook_allow_private=_bool("WEBHOOK_ALLOW_PRIVATE", d.webhook_allow_private),
             webhook_retry_base_seconds=float(
                 _env("WEBHOOK_RETRY_BASE_SECONDS", str(d.webhook_retry_base_seconds))

@@ -19,15 +19,19 @@ from loaders.records import (
 
 
 class Loaders:
-    """The loaders of one request; never shared across requests."""
+    """The loaders of one request; never shared across requests. `fresh=True`
+    (mutations, subscriptions) bypasses the process cache (guards.cache)."""
+
+    def __init__(self, fresh: bool = False) -> None:
+        self.fresh = fresh
 
     @cached_property
     def user_by_id(self) -> UserByIdLoader:
-        return UserByIdLoader()
+        return UserByIdLoader(self.fresh)
 
     @cached_property
     def loan_by_id(self) -> LoanByIdLoader:
-        return LoanByIdLoader()
+        return LoanByIdLoader(self.fresh)
 
     @cached_property
     def participant_by_key(self) -> ParticipantByKeyLoader:
@@ -35,7 +39,7 @@ class Loaders:
 
     @cached_property
     def loan_version_by_key(self) -> LoanVersionByKeyLoader:
-        return LoanVersionByKeyLoader()
+        return LoanVersionByKeyLoader(self.fresh)
 
     @cached_property
     def guard_by_key(self) -> GuardByKeyLoader:

@@ -35,10 +35,10 @@ class Loader(DataLoader, Generic[K, V]):  # type: ignore[misc]
         return await run_db(self.fetch, list(keys))
 
 
-def batch_get(model: type[Model], keys: Sequence[Any], key_of: Any) -> list[Any]:
+def batch_get(model: type[Model], keys: Sequence[Any], key_of: Any, *, consistent_read: bool = False) -> list[Any]:
     """BatchGetItem re-indexed to key order (PynamoDB returns rows in no order)."""
     unique = list(dict.fromkeys(keys))
-    found = {key_of(row): row for row in model.batch_get(unique)}
+    found = {key_of(row): row for row in model.batch_get(unique, consistent_read=consistent_read)}
     return [found.get(k) for k in keys]
 
 

@@ -2,20 +2,61 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from typing import TypeVar
 
+from core.db import run_db
+from guards.cache import CACHE
+from loaders.base import BATCH_LISTENERS, Loader, batch_get
 from models import AuditEntry, Loan, LoanVersion, Participant, ParticipantGuard, User, Webhook
-from loaders.base import Loader, batch_get
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 
-class UserByIdLoader(Loader[str, User]):
-    def fetch(self, keys: Sequence[str]) -> list[User | None]:
-        return batch_get(User, keys, lambda u: u.user_id)
+class CachedLoader(Loader[K, V]):
+    """A loader over the process cache (guards.cache): hits cost no DynamoDB
+    request and no thread hop; misses are read consistently and fill the cache.
+    `fresh=True` (mutations, subscriptions) skips the cache and reads consistently."""
+
+    table = ""
+
+    def __init__(self, fresh: bool = False) -> None:
+        super().__init__()
+        self.fresh = fresh
+
+    def read(self, keys: Sequence[K]) -> list[V | None]:
+        raise NotImplementedError
+
+    def fetch(self, keys: Sequence[K]) -> list[V | None]:
+        return self.read(keys)
+
+    async def batch_load_fn(self, keys: Sequence[K]) -> list[V | None]:
+        if self.fresh or not CACHE.enabled:
+            return await super().batch_load_fn(keys)
+        found, missing = CACHE.get_many(self.table, keys)
+        if missing:
+            for listener in BATCH_LISTENERS:
+                listener(type(self).__name__, len(missing))
+            epoch = CACHE.epoch()
+            rows = await run_db(self.read, missing)
+            CACHE.fill(self.table, zip(missing, rows, strict=True), epoch)
+            found.update(zip(missing, rows, strict=True))
+        return [found.get(k) for k in keys]
 
 
-class LoanByIdLoader(Loader[str, Loan]):
-    def fetch(self, keys: Sequence[str]) -> list[Loan | None]:
-        return batch_get(Loan, keys, lambda r: r.loan_id)
+class UserByIdLoader(CachedLoader[str, User]):
+    table = "users"
+
+    def read(self, keys: Sequence[str]) -> list[User | None]:
+        return batch_get(User, keys, lambda u: u.user_id, consistent_read=True)
+
+
+class LoanByIdLoader(CachedLoader[str, Loan]):
+    table = "loans"
+
+    def read(self, keys: Sequence[str]) -> list[Loan | None]:
+        return batch_get(Loan, keys, lambda r: r.loan_id, consistent_read=True)
 
 
 class ParticipantByKeyLoader(Loader[tuple[str, str], Participant]):
@@ -25,11 +66,13 @@ class ParticipantByKeyLoader(Loader[tuple[str, str], Participant]):
         return batch_get(Participant, keys, lambda p: (p.loan_id, p.participant_id))
 
 
-class LoanVersionByKeyLoader(Loader[tuple[str, int], LoanVersion]):
+class LoanVersionByKeyLoader(CachedLoader[tuple[str, int], LoanVersion]):
     """Key: (loan_id, version)."""
 
-    def fetch(self, keys: Sequence[tuple[str, int]]) -> list[LoanVersion | None]:
-        return batch_get(LoanVersion, keys, lambda v: (v.loan_id, int(v.version)))
+    table = "loan_versions"
+
+    def read(self, keys: Sequence[tuple[str, int]]) -> list[LoanVersion | None]:
+        return batch_get(LoanVersion, keys, lambda v: (v.loan_id, int(v.version)), consistent_read=True)
 
 
 class GuardByKeyLoader(Loader[str, ParticipantGuard]):

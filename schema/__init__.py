@@ -9,6 +9,8 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.extensions import SchemaExtension
 
 from schema.audit import AuditEntry
+from guards.extension import QueryGuards
+from guards.limits import DEFAULT_LIMITS
 from schema.errors import ErrorBoundary
 from schema.loans import Loan
 from schema.mutations import Mutation
@@ -23,7 +25,7 @@ from schema.webhooks import Webhook
 NODE_TYPES = [User, Loan, Participant, LoanVersion, AuditEntry, Webhook]
 
 # Extensions added by other layers (cost analysis, limits, metrics), in order.
-EXTRA_EXTENSIONS: list[type[SchemaExtension]] = []
+EXTRA_EXTENSIONS: list[type[SchemaExtension]] = [QueryGuards]
 
 
 def build_schema(extensions: list[type[SchemaExtension]] | None = None) -> strawberry.Schema:
@@ -32,7 +34,10 @@ def build_schema(extensions: list[type[SchemaExtension]] | None = None) -> straw
         mutation=Mutation,
         subscription=Subscription,
         types=NODE_TYPES,
-        config=StrawberryConfig(scalar_map=SCALAR_MAP),
+        config=StrawberryConfig(
+            scalar_map=SCALAR_MAP,
+            batching_config={"max_operations": DEFAULT_LIMITS.max_batch_operations},
+        ),
         extensions=[*(extensions or EXTRA_EXTENSIONS), ErrorBoundary],
     )
 

@@ -1,0 +1,151 @@
+"""Persisted queries: Apollo's automatic persisted queries (APQ) protocol, and an
+allow-list mode (LOANGRAPH_PERSISTED_QUERIES=allowlist).
+
+APQ: the client sends `extensions.persistedQuery = {"version": 1, "sha256Hash": h}`
+without the document; an unknown hash answers `PersistedQueryNotFound`
+(`PERSISTED_QUERY_NOT_FOUND`), the client retries with hash and document, the
+server checks the hash and stores the document. Documents live in the
+`persisted_queries` table, so every replica knows a hash another one stored,
+with a small in-process cache in front.
+
+Allow-list mode: only stored documents run (by hash, or sent in full when
+their hash is stored). Clients cannot register; admins can, in two ways that
+need no CLI: an admin's APQ request with hash and document registers it, and
+`PersistedQueryStore.register(query)` (e.g. from a deploy script) does too.
+See docs/rate-limits.md."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+from typing import Any
+
+from cachetools import LRUCache
+
+from core.db import run_db
+from core.errors import BadUserInput
+from guards.errors import PersistedQueryNotFound, PersistedQueryRequired
+
+MODES = ("apq", "allowlist", "off")
+# Marks operation extensions whose document came from the store. An object, not a
+# JSON value, so no client can send it.
+TRUSTED_KEY = "loangraph.persisted"
+TRUSTED = object()
+
+
+def sha256_hex(query: str) -> str:
+    return hashlib.sha256(query.encode("utf-8")).hexdigest()
+
+
+class PersistedQueryStore:
+    """hash -> document, DynamoDB behind a process-local LRU cache."""
+
+    def __init__(self, cache_size: int = 2048) -> None:
+        self._cache: LRUCache[str, str] = LRUCache(maxsize=cache_size)
+        self._lock = threading.Lock()
+
+    def _cached(self, sha: str) -> str | None:
+        with self._lock:
+            return self._cache.get(sha)
+
+    def _remember(self, sha: str, query: str) -> None:
+        with self._lock:
+            self._cache[sha] = query
+
+    async def get(self, sha: str) -> str | None:
+        found = self._cached(sha)
+        if found is not None:
+            return found
+        found = await run_db(_read, sha)
+        if found is not None:
+            self._remember(sha, found)
+        return found
+
+    async def register(self, query: str, sha: str | None = None) -> str:
+        """Store `query` (idempotent: the key is its hash). Returns the hash."""
+        digest = sha256_hex(query)
+        if sha is not None and sha.lower() != digest:
+            raise BadUserInput("provided sha does not match query", sha256Hash=sha)
+        if self._cached(digest) is None:
+            await run_db(_write, digest, query)
+            self._remember(digest, query)
+        return digest
+
+    def register_sync(self, query: str) -> str:
+        """For scripts outside an event loop (core.db.configure() first)."""
+        digest = sha256_hex(query)
+        _write(digest, query)
+        self._remember(digest, query)
+        return digest
+
+
+def _read(sha: str) -> str | None:
+    from models import PersistedQuery
+
+    try:
+        return PersistedQuery.get(sha).query
+    except PersistedQuery.DoesNotExist:
+        return None
+
+
+def _write(sha: str, query: str) -> None:
+    from models import PersistedQuery
+
+    PersistedQuery(sha256=sha, query=query, created_at=dt.datetime.now(dt.timezone.utc)).save()
+
+
+def _persisted_ext(extensions: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not extensions:
+        return None
+    ext = extensions.get("persistedQuery")
+    if ext is None:
+        return None
+    if not isinstance(ext, dict) or not isinstance(ext.get("sha256Hash"), str) or ext.get("version", 1) != 1:
+        raise BadUserInput("extensions.persistedQuery needs version 1 and a sha256Hash string")
+    return ext
+
+
+async def resolve(store: PersistedQueryStore, mode: str, query: str | None,
+                  extensions: dict[str, Any] | None, *, is_admin: bool) -> tuple[str | None, bool]:
+    """The document to run for one request, by the APQ protocol and the mode.
+
+    Returns (query, trusted): trusted when the document came from (or was just put
+    into) the store, so the allow-list needs no second look."""
+    ext = _persisted_ext(extensions) if mode != "off" else None
+    if ext is None:
+        return query, False
+    sha = ext["sha256Hash"].lower()
+    if query is None:
+        found = await store.get(sha)
+        if found is None:
+            if mode == "allowlist":
+                raise PersistedQueryRequired(
+                    "This hash is not on the allow-list of this server", sha256Hash=sha
+                )
+            raise PersistedQueryNotFound("PersistedQueryNotFound", sha256Hash=sha)
+        return found, True
+    if mode == "allowlist" and not is_admin:
+        # Registration is closed: the document runs only if it is already stored.
+        if sha256_hex(query) != sha:
+            raise BadUserInput("provided sha does not match query", sha256Hash=sha)
+        if await store.get(sha) is None:
+            raise PersistedQueryRequired(
+                "This document is not on the allow-list of this server", sha256Hash=sha
+            )
+        return query, True
+    await store.register(query, sha)
+    return query, True
+
+
+async def check_allowed(store: PersistedQueryStore, query: str | None) -> None:
+    """Allow-list mode: refuse a document that is not stored."""
+    if query is None:
+        return
+    sha = sha256_hex(query)
+    if await store.get(sha) is None:
+        raise PersistedQueryRequired(
+            "Only registered (persisted) documents run on this server; send "
+            "extensions.persistedQuery.sha256Hash of a registered document",
+            sha256Hash=sha,
+        )

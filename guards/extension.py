@@ -1,0 +1,157 @@
+"""`QueryGuards`: the Strawberry extension that admits or refuses each operation
+(HTTP and WebSocket alike) before it runs, and reports `extensions.cost`.
+
+Per operation, in order:
+  parse ........ documents are parsed once per process (an LRU by text), with
+                 at most `max_tokens` tokens (TOO_MANY_TOKENS)
+  before validation (cheap checks first, so hostile documents never reach
+                 graphql-core's validation):
+                 allow-list (PERSISTED_QUERY_REQUIRED), list inputs
+                 (BAD_USER_INPUT), depth (QUERY_TOO_DEEP), aliases
+                 (TOO_MANY_ALIASES), cost and nodes (QUERY_TOO_COMPLEX),
+                 open subscriptions (TOO_MANY_SUBSCRIPTIONS), then the points
+                 (RATE_LIMITED, HTTP 429, Retry-After)
+  execution .... mutations and subscriptions get fresh loaders (no cache)
+  results ...... `extensions.cost` and the X-RateLimit-* headers
+A refused operation never reaches a resolver, so it makes no DynamoDB request
+(the DynamoDB rate-limit backend writes only for admitted operations)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from cachetools import LRUCache
+from graphql import DocumentNode
+from strawberry.extensions import SchemaExtension
+
+from core.errors import CodedError
+from guards import apq
+from guards.cost import Analysis, actual_cost, analyze
+from guards.errors import TooManyTokens
+from guards.limits import check_analysis, check_list_inputs
+from guards.ratelimit import WINDOW_SECONDS, RateLimitExceeded, RateLimitState
+
+_PARSED: LRUCache[str, DocumentNode] = LRUCache(maxsize=1024)
+_PARSED_LOCK = threading.Lock()
+
+
+class QueryGuards(SchemaExtension):
+    def __init__(self, *, execution_context: Any = None) -> None:
+        self.analysis: Analysis | None = None
+        self.state: RateLimitState | None = None
+        self.subscription_caller: str | None = None
+        self.guards: Any = None
+
+    # ------------------------------------------------------------ hooks
+    async def on_operation(self) -> AsyncIterator[None]:
+        ec = self.execution_context
+        extras = getattr(ec.context, "extras", None)
+        self.guards = extras.get("guards") if extras is not None else None
+        if self.guards is not None:
+            ec.parse_options["max_tokens"] = self.guards.limits.max_tokens
+        try:
+            yield
+        finally:
+            if self.subscription_caller is not None:
+                self.guards.limiter.close_subscription(self.subscription_caller)
+                self.subscription_caller = None
+
+    def on_parse(self) -> Iterator[None]:
+        ec = self.execution_context
+        query = ec.query
+        cached = False
+        if ec.graphql_document is None and query:
+            with _PARSED_LOCK:
+                doc = _PARSED.get(query)
+            if doc is not None:
+                ec.graphql_document = doc
+                cached = True
+        yield
+        if cached or not query:
+            return
+        if ec.graphql_document is not None:
+            with _PARSED_LOCK:
+                _PARSED[query] = ec.graphql_document
+        elif ec.pre_execution_errors and self.guards is not None:
+            for error in ec.pre_execution_errors:
+                if "tokens" in error.message and "Parsing aborted" in error.message:
+                    limit = self.guards.limits.max_tokens
+                    # The same error object is in the result: recode it in place.
+                    refusal = TooManyTokens(f"The document has more than {limit} tokens", maxTokens=limit)
+                    error.message = refusal.message
+                    error.extensions = refusal.extensions
+
+    async def on_validate(self) -> AsyncIterator[None]:
+        ec = self.execution_context
+        if self.guards is not None and ec.graphql_document is not None and not ec.pre_execution_errors:
+            try:
+                await self._admit()
+            except RateLimitExceeded as exc:
+                self._set_headers(exc.state, status=429, retry_after=exc.retry_after)
+                ec.pre_execution_errors = [exc.error]
+            except CodedError as exc:
+                ec.pre_execution_errors = [exc]
+        yield
+
+    def get_results(self) -> dict[str, Any]:
+        a = self.analysis
+        if a is None:
+            return {}
+        st = self.state
+        actual = None
+        result = self.execution_context.result
+        if st is not None and a.operation_type != "subscription" and result is not None:
+            actual = actual_cost(a.plan, getattr(result, "data", None))
+        return {
+            "cost": {
+                "requestedQueryCost": a.cost,
+                "actualQueryCost": actual,
+                "nodes": a.nodes,
+                "throttleStatus": None if st is None else {
+                    "maximumAvailable": st.limit,
+                    "currentlyAvailable": st.remaining,
+                    "used": st.used,
+                    "resetAt": st.reset_at.isoformat(),
+                    "windowSeconds": WINDOW_SECONDS,
+                },
+            }
+        }
+
+    # ------------------------------------------------------------ admission
+    async def _admit(self) -> None:
+        ec = self.execution_context
+        guards = self.guards
+        ctx = ec.context
+        limits = guards.limits
+        if guards.mode == "allowlist":
+            trusted = (ec.operation_extensions or {}).get(apq.TRUSTED_KEY) is apq.TRUSTED
+            viewer = getattr(ctx, "viewer", None)
+            if not trusted and not (viewer is not None and viewer.is_admin):
+                await apq.check_allowed(guards.store, ec.query)
+        document = ec.graphql_document
+        check_list_inputs(document, ec.variables, limits)
+        a = analyze(ec.schema._schema, document, ec.operation_name, ec.variables, max_depth=limits.max_depth)
+        self.analysis = a
+        check_analysis(a, limits)
+        if a.operation_type != "query":
+            from loaders import Loaders
+
+            ctx.loaders = Loaders(fresh=True)
+        if a.operation_type == "subscription":
+            self.subscription_caller = guards.limiter.open_subscription(ctx, limits.max_subscriptions_per_user)
+        self.state = await guards.limiter.spend(ctx, max(a.cost, 1))
+        ctx.extras["rate_limit"] = self.state
+        self._set_headers(self.state)
+
+    def _set_headers(self, state: RateLimitState, *, status: int | None = None,
+                     retry_after: int | None = None) -> None:
+        response = getattr(self.execution_context.context, "response", None)
+        if response is None:
+            return
+        response.headers.update(state.headers())
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        if status is not None:
+            response.status_code = status
