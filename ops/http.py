@@ -84,9 +84,11 @@ def _streaming(request: Request) -> bool:
 
 def refuse(request: Request) -> Response | None:
     """406/415 before Strawberry sees the request; None to go ahead."""
-    if _wants_ide(request) or _streaming(request):
+    if _wants_ide(request):
         return None
     media = negotiate(request)
+    if media is None and _streaming(request):
+        return None  # multipart/mixed or SSE only: Strawberry's incremental transports
     if media is None:
         return PlainTextResponse(
             f"Not acceptable: this endpoint answers {GRAPHQL_RESPONSE_JSON} or {JSON}",

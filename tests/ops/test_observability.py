@@ -50,7 +50,8 @@ async def test_metrics_exposition_parses_and_counts_a_request(client: httpx.Asyn
     db_calls = families["loangraph_dynamodb_requests"]
     assert sum(s.value for s in db_calls if s.labels["outcome"] == "ok") > 0
     assert any(s.labels["operation"] == "Query" for s in db_calls)
-    assert any(s.name.endswith("_count") for s in families["loangraph_dynamodb_request_duration_seconds"])
+    db_latency = families["loangraph_dynamodb_request_duration_seconds"]
+    assert any(s.name.endswith("_count") for s in db_latency)
     for name in (
         "loangraph_dynamodb_throttles",
         "loangraph_dynamodb_errors",

@@ -1,0 +1,47 @@
+"""GraphiQL in a real browser: Debian's chromium, headless, driven by
+playwright-core from tests/ops/graphiql_browser.mjs, against `loangraph serve`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from core.auth import mint_token
+from core.settings import Settings
+from tests.conftest import TEST_JWT_SECRET
+from tests.ops.conftest import ROOT, LiveServer
+
+SCRIPT = ROOT / "tests/ops/graphiql_browser.mjs"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.mark.slow
+def test_graphiql_runs_a_query_offline(live_server: LiveServer, artifacts) -> None:
+    # given a token, as `loangraph token --sub browser-user --email ...` prints it
+    token = mint_token(Settings(jwt_secret=TEST_JWT_SECRET), sub="browser-user",
+                       email="browser-user@example.com")
+    screenshot = artifacts / "graphiql.png"
+    screenshot.unlink(missing_ok=True)
+
+    # when GraphiQL is opened, the token put in the Headers editor and a query run
+    out = subprocess.run(
+        ["node", str(SCRIPT), live_server.url, token, str(screenshot)],
+        cwd=ROOT, capture_output=True, text=True, timeout=90,
+        env={"PATH": "/usr/bin:/bin", "CHROMIUM_PATH": CHROMIUM, "HOME": str(artifacts)},
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+
+    # then the page loaded from the server alone and the result rendered
+    assert result["ok"], result.get("error")
+    assert result["offLoopback"] == [], "requests left loopback"
+    assert result["title"] == "loangraph · GraphiQL"
+    assert result["defaultQueryShown"], "the default query is missing"
+    assert result["status"] == 200
+    assert result["sentAuthorization"].startswith("Bearer ey")
+    assert '"userId": "browser-user"' in result["rendered"].replace("\xa0", " ")
+    assert result["consoleErrors"] == []
+    assert screenshot.stat().st_size > 10_000
