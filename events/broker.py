@@ -51,6 +51,9 @@ class SubscriptionOverflow(Exception):
 @dataclass
 class _LoanOrder:
     last: int | None = None
+    # The subscriber already shows the state at `floor`: every event of a
+    # transaction at or before it is old news (`advance_to`).
+    floor: int | None = None
     heap: list[tuple[int, int, int, DomainEvent]] = field(default_factory=list)
     deadline: float | None = None
     seen: set[str] = field(default_factory=set)
@@ -101,8 +104,11 @@ class Subscription(AsyncIterator[DomainEvent]):
         order = self._orders.setdefault(key, _LoanOrder())
         if order.last is None or seq > order.last:
             order.last = seq
+        if order.floor is None or seq > order.floor:
+            order.floor = seq
         # Drop anything already buffered at or before it.
         order.heap = [item for item in order.heap if item[0] > seq]
+        order.deadline = None if not order.heap else order.deadline
         heapq.heapify(order.heap)
         self._ready = deque(e for e in self._ready if e.loan_id != key or e.seq > seq or e.seq <= 0)
         self._drain(order)
@@ -140,6 +146,9 @@ class Subscription(AsyncIterator[DomainEvent]):
         if event.id in order.seen:
             return
         order.mark(event.id)
+        if order.floor is not None and event.seq <= order.floor:
+            self.dropped_late += 1
+            return
         if order.last is not None and event.seq < order.last:
             self.dropped_late += 1
             log.debug("late event %s (seq %s < %s) dropped", event.id, event.seq, order.last)
