@@ -141,7 +141,14 @@ class LoangraphGraphQL(GuardedViewMixin, GraphQL):
         if ctx.viewer is not None:
             ensure = self.app_state.get("ensure_user")
             if ensure is not None:
-                await ensure(ctx.viewer)
+                try:
+                    await ensure(ctx.viewer)
+                except Exception as exc:  # noqa: BLE001 - e.g. the database is down
+                    # Not fatal here: the resolvers that need the database report it
+                    # as a coded error (SERVICE_UNAVAILABLE) instead of a bare 500;
+                    # the upsert is retried on the next request.
+                    log.warning("user upsert failed for %s: %r", ctx.viewer.user_id, exc)
+                    ctx.extras["user_sync_error"] = exc
 
     async def on_ws_connect(self, context: Context) -> Any:
         params = getattr(context, "connection_params", None) or {}
