@@ -8,6 +8,7 @@ from strawberry.types import Info
 
 import models
 from core.cursors import fingerprint
+from core.db import run_db
 from core.errors import Forbidden
 from core.ids import expect_global_id, from_global_id
 from core.pagination import QuerySpec
@@ -111,6 +112,7 @@ async def resolve_funding_history(
     after: str | None,
     last: int | None,
     before: str | None,
+    bucket: str | None = None,
 ) -> FundingPointConnection:
     ctx = info.context
     args = page_args(first, after, last, before)
@@ -123,9 +125,16 @@ async def resolve_funding_history(
         cond = M.sk >= _iso(from_)
     elif to is not None:
         cond = M.sk <= _iso(to) + "~"
-    fp = fingerprint("fundingHistory", loan._m.loan_id, from_, to)
-    spec = QuerySpec(M, loan._m.loan_id, range_condition=cond, fingerprint=fp)
-    page = await run_page(ctx, spec, args)
+    fp = fingerprint("fundingHistory", loan._m.loan_id, from_, to, bucket)
+    if bucket in (None, "RAW"):
+        spec = QuerySpec(M, loan._m.loan_id, range_condition=cond, fingerprint=fp)
+        page = await run_page(ctx, spec, args)
+    else:
+        from resolvers.funding import fetch_bucketed
+
+        s = ctx.settings
+        page = await run_db(fetch_bucketed, loan._m.loan_id, cond, bucket, args, fp,
+                            s.signing_secret, s.cursor_ttl_seconds)
     return FundingPointConnection(
         edges=[
             FundingPointEdge(cursor=c, node=funding_point(m)) for m, c in zip(page.items, page.cursors)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
@@ -214,10 +215,18 @@ class Loan(Node):
         after: After = None,
         last: Last = None,
         before: Before = None,
+        bucket: Annotated[
+            FundingBucket | None,
+            strawberry.argument(
+                description="RAW (default): every point; HOUR or DAY (UTC): one point per bucket, its last state."
+            ),
+        ] = None,
     ) -> FundingPointConnection:
         from resolvers.loans import resolve_funding_history
 
-        return await resolve_funding_history(info, self, from_, to, first, after, last, before)
+        return await resolve_funding_history(
+            info, self, from_, to, first, after, last, before, bucket.value if bucket else None
+        )
 
     @strawberry.field(description="Who created the loan.")
     async def created_by(self, info: Info) -> User | None:
@@ -230,6 +239,13 @@ class Loan(Node):
     @strawberry.field(description="Who deleted the loan.")
     async def deleted_by(self, info: Info) -> User | None:
         return await load_user(info, self._m.deleted_by)
+
+
+@strawberry.enum(description="Granularity of `fundingHistory` points.")
+class FundingBucket(enum.Enum):
+    RAW = strawberry.enum_value("RAW", description="Every funding change.")
+    HOUR = strawberry.enum_value("HOUR", description="One point per UTC hour: the last state in it.")
+    DAY = strawberry.enum_value("DAY", description="One point per UTC day: the last state in it.")
 
 
 @strawberry.type(description="The terms of a loan at one version.")
