@@ -27,6 +27,7 @@ from strawberry.types.unset import UNSET
 from core import db
 from core.auth import AuthError, bearer_token, decode_token
 from core.context import Context
+from core.idempotency import IdempotencyMiddleware
 from core.settings import Settings, get_settings
 from guards import install as install_guards
 from guards.http import GuardedViewMixin
@@ -264,6 +265,7 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
             Middleware(RequestIdMiddleware),
             Middleware(AccessLogMiddleware),
             Middleware(BodySizeLimitMiddleware, max_body_bytes=guards.limits.max_body_bytes),
+            Middleware(IdempotencyMiddleware, settings=settings),
             Middleware(GZipMiddleware, minimum_size=1024),
         ],
         lifespan=lifespan,
