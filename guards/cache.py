@@ -91,7 +91,7 @@ class RecordCache:
             for k, row in rows:
                 if row is None:
                     continue  # no negative caching: a new record must show at once
-                if self._invalidated.get((name, k), -1) >= read_epoch:
+                if self._invalidated.get((name, k), -1) > read_epoch:
                     continue
                 self._rows[(name, k)] = row
 
