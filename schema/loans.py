@@ -37,6 +37,14 @@ LoanVersionConnectionT = Annotated["LoanVersionConnection", strawberry.lazy("sch
 AuditEntryConnectionT = Annotated["AuditEntryConnection", strawberry.lazy("schema.audit")]
 
 
+# Defined before Loan: as a forward reference, the argument's description is lost.
+@strawberry.enum(description="Granularity of `fundingHistory` points.")
+class FundingBucket(enum.Enum):
+    RAW = strawberry.enum_value("RAW", description="Every funding change.")
+    HOUR = strawberry.enum_value("HOUR", description="One point per UTC hour: the last state in it.")
+    DAY = strawberry.enum_value("DAY", description="One point per UTC day: the last state in it.")
+
+
 @strawberry.type(
     description="A loan: its terms, its status and its funding, kept exact by every change."
 )
@@ -239,13 +247,6 @@ class Loan(Node):
     @strawberry.field(description="Who deleted the loan.")
     async def deleted_by(self, info: Info) -> User | None:
         return await load_user(info, self._m.deleted_by)
-
-
-@strawberry.enum(description="Granularity of `fundingHistory` points.")
-class FundingBucket(enum.Enum):
-    RAW = strawberry.enum_value("RAW", description="Every funding change.")
-    HOUR = strawberry.enum_value("HOUR", description="One point per UTC hour: the last state in it.")
-    DAY = strawberry.enum_value("DAY", description="One point per UTC day: the last state in it.")
 
 
 @strawberry.type(description="The terms of a loan at one version.")
