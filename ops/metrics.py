@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_created_metrics
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 from starlette.requests import Request
@@ -80,11 +80,6 @@ DB_ERRORS = Counter(
     "DynamoDB API calls that failed after retries, by operation and error code",
     ["operation", "code"],
 )
-CACHE_REQUESTS = Counter(
-    "loangraph_cache_requests_total",
-    "Process cache lookups by cache and result (hit, miss)",
-    ["cache", "result"],
-)
 LOADER_BATCH = Histogram(
     "loangraph_loader_batch_size",
     "Keys per DataLoader batch, by loader",
@@ -123,8 +118,32 @@ def operation_label(name: str | None) -> str:
 
 
 # ---------------------------------------------------------------- hooks
+_cache_counts: dict[tuple[str, str], int] = {}
+_cache_lock = threading.Lock()
+
+
 def record_cache(cache: str, hit: bool) -> None:
-    CACHE_REQUESTS.labels(cache, "hit" if hit else "miss").inc()
+    key = (cache, "hit" if hit else "miss")
+    with _cache_lock:
+        _cache_counts[key] = _cache_counts.get(key, 0) + 1
+
+
+def cache_counts() -> tuple[dict[tuple[str, str], int], dict[str, int]]:
+    """(lookups by (cache, result), invalidations by cache): the record cache under
+    the loaders (guards.cache, per table as `records:<table>`) plus `record_cache`."""
+    with _cache_lock:
+        lookups = dict(_cache_counts)
+    invalidations: dict[str, int] = {}
+    try:
+        from guards import cache as record_cache_module
+    except ImportError:
+        return lookups, invalidations
+    for table, st in record_cache_module.stats().items():
+        name = f"records:{table}"
+        lookups[(name, "hit")] = lookups.get((name, "hit"), 0) + int(st.get("hits", 0))
+        lookups[(name, "miss")] = lookups.get((name, "miss"), 0) + int(st.get("misses", 0))
+        invalidations[name] = int(st.get("invalidations", 0))
+    return lookups, invalidations
 
 
 def record_webhook_delivery(status: str) -> None:
@@ -200,6 +219,23 @@ class _LiveCollector(Collector):
             "Open GraphQL WebSocket connections",
             value=open_connections(),
         )
+        lookups, invalidations = cache_counts()
+        requests = CounterMetricFamily(
+            "loangraph_cache_requests",
+            "Process cache lookups by cache and result (hit, miss)",
+            labels=["cache", "result"],
+        )
+        for (cache, result), n in sorted(lookups.items()):
+            requests.add_metric([cache, result], n)
+        yield requests
+        evicted = CounterMetricFamily(
+            "loangraph_cache_invalidations",
+            "Process cache invalidations (own writes and events) by cache",
+            labels=["cache"],
+        )
+        for cache, n in sorted(invalidations.items()):
+            evicted.add_metric([cache], n)
+        yield evicted
 
 
 disable_created_metrics()  # `_created` series double the output for little use

@@ -3,6 +3,7 @@ X-Request-ID."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import sys
@@ -68,6 +69,8 @@ async def test_metrics_exposition_parses_and_counts_a_request(client: httpx.Asyn
         "graphql-transport-ws", "graphql-ws"}
     assert any(s.labels == {"route": "/graphql", "method": "POST", "status": "200"}
                for s in families["loangraph_http_requests"])
+    if importlib.util.find_spec("guards.cache") is not None:
+        assert any(s.labels["cache"] == "records:loans" for s in families["loangraph_cache_requests"])
     if "events.stream" in sys.modules:
         assert "loangraph_event_stream_lag_seconds" in families
 
