@@ -50,6 +50,9 @@ ASSETS: dict[str, Path] = {
     "react/react.production.min.js": NODE_MODULES / "react/umd/react.production.min.js",
     "react-dom/react-dom.production.min.js": NODE_MODULES / "react-dom/umd/react-dom.production.min.js",
     "graphql-ws/graphql-ws.min.js": NODE_MODULES / "graphql-ws/umd/graphql-ws.min.js",
+    # The live funding page's own script and style (static/, docs/live-page.md).
+    "live/live.js": ROOT / "static/live.js",
+    "live/live.css": ROOT / "static/live.css",
 }
 
 
@@ -172,6 +175,30 @@ async def asset(request: Request) -> Response:
     return FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
 
 
+# The live funding page: same-origin only; the token stays in sessionStorage.
+LIVE_PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+async def live_page(request: Request) -> Response:
+    """/loans/{gid}/live (docs/live-page.md); 404 unless gid names a Loan."""
+    from core.errors import BadUserInput
+    from core.ids import expect_global_id
+
+    try:
+        expect_global_id(request.path_params["gid"], "Loan")
+    except BadUserInput:
+        return Response("not found", status_code=404, media_type="text/plain")
+    return HTMLResponse((ROOT / "static/live.html").read_text(), headers=LIVE_PAGE_HEADERS)
+
+
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
@@ -252,6 +279,7 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/assets/{path:path}", asset),
+        Route("/loans/{gid:path}/live", live_page),
         Route("/metrics", ops_metrics.metrics_endpoint),
     ]
     for version, release_app in release_apps.items():
