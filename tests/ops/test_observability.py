@@ -129,3 +129,11 @@ async def test_one_access_log_line_per_request(client: httpx.AsyncClient, token,
     parsed = json.loads(JsonFormatter().format(line))
     assert parsed["request_id"] == "log-req-1" and parsed["operation"] == "MyLoans"
     assert parsed["level"] == "info" and parsed["logger"] == "loangraph.access"
+
+
+def test_tracing_is_optional() -> None:
+    from ops import tracing
+
+    has_otel = importlib.util.find_spec("opentelemetry") is not None
+    assert tracing.available() == has_otel
+    assert bool(tracing.extensions()) == has_otel
