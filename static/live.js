@@ -12,14 +12,23 @@
   const httpUrl = '/graphql';
   const wsUrl = (window.location.protocol === 'https:' ? 'wss:' : 'ws:') + '//' + window.location.host + '/graphql';
 
-  const LOAN_QUERY = `query LiveLoan($id: ID!) {
+  // RAW while the newest 100 points cover the loan's whole life, else one
+  // point per hour, else per day (fundingHistory's bucket argument).
+  const BUCKETS = ['RAW', 'HOUR', 'DAY'];
+  const LOAN_QUERY = `query LiveLoan($id: ID!, $bucket: FundingBucket) {
   viewer { userId email }
   loan(id: $id) {
     id title amount currency interestRate termMonths status
     totalFunded fundingPercentage participantCount acceptedParticipantCount
     borrower { userId displayName }
-    participants(first: 100) { edges { node { lenderEmail contributionAmount status } } }
-    fundingHistory(last: 100) { edges { node { timestamp totalFunded fundingPercentage event } } }
+    participants(first: 100) {
+      pageInfo { hasNextPage }
+      edges { node { lenderEmail contributionAmount status } }
+    }
+    fundingHistory(last: 100, bucket: $bucket) {
+      pageInfo { hasPreviousPage }
+      edges { node { timestamp totalFunded fundingPercentage event } }
+    }
   }
 }`;
   const SUBSCRIPTION = `subscription LiveFunding($id: ID!) {
@@ -31,7 +40,7 @@
 
   const $ = (id) => document.getElementById(id);
   const state = { token: null, loan: null, viewer: null, history: [], client: null, unsubscribe: null,
-    connections: 0, expectInitial: false, refetchTimer: null, updates: 0 };
+    connections: 0, expectInitial: false, refetchTimer: null, updates: 0, bucket: 0, truncated: false };
 
   // ---- formatting (exact decimal strings from the API, never floats) ----
   function grouped(decimal) {
@@ -98,7 +107,14 @@
     && body.errors[0].extensions.code;
 
   async function loadLoan() {
-    const body = await gql(LOAN_QUERY, { id: gid });
+    let body = await gql(LOAN_QUERY, { id: gid, bucket: BUCKETS[state.bucket] });
+    // Too many points for one page: coarser buckets, so the chart covers the whole life.
+    while (body.data && body.data.loan && body.data.loan.fundingHistory.pageInfo.hasPreviousPage
+           && state.bucket < BUCKETS.length - 1) {
+      state.bucket += 1;
+      state.history = [];
+      body = await gql(LOAN_QUERY, { id: gid, bucket: BUCKETS[state.bucket] });
+    }
     const code = errorCode(body);
     if (code === 'UNAUTHENTICATED') {
       forgetToken(`The token was not accepted: ${body.errors[0].message}`);
@@ -115,6 +131,7 @@
     state.viewer = body.data.viewer;
     state.loan = loan;
     const server = loan.fundingHistory.edges.map((e) => e.node);
+    state.truncated = loan.fundingHistory.pageInfo.hasPreviousPage;
     // Keep live points the server's page does not hold yet (a read racing an update).
     const lastServer = server.length ? Date.parse(server[server.length - 1].timestamp) : -Infinity;
     const newer = state.history.filter((p) => Date.parse(p.timestamp) > lastServer);
@@ -186,9 +203,11 @@
     const isBorrower = state.viewer && loan.borrower && state.viewer.userId === loan.borrower.userId;
     const onlyOwn = !isBorrower && rows.every((p) => state.viewer && p.lenderEmail === state.viewer.email);
     const note = $('participants-note');
-    note.hidden = !onlyOwn;
+    const more = loan.participants.pageInfo.hasNextPage
+      ? `Showing the first ${rows.length} of ${loan.participantCount} participants.` : '';
+    note.hidden = !onlyOwn && !more;
     note.textContent = onlyOwn
-      ? `As a lender you see only your own participation (${loan.participantCount} in all).` : '';
+      ? `As a lender you see only your own participation (${loan.participantCount} in all).` : more;
   }
 
   function renderHistory() {
@@ -225,10 +244,14 @@
       return;
     }
     const first = pts[0], last = pts[pts.length - 1];
-    const summary = `${pts.length} change${pts.length === 1 ? '' : 's'}: from ${pct(first.fundingPercentage)} `
+    const summary = `${pts.length} point${pts.length === 1 ? '' : 's'}: from ${pct(first.fundingPercentage)} `
       + `on ${when(first.timestamp)} to ${pct(last.fundingPercentage)} on ${when(last.timestamp)}.`;
-    desc.textContent = `Step chart of the percent funded. ${summary}`;
-    caption.textContent = `${summary} The table below lists every point.`;
+    const grain = ['', ' One point per hour (UTC), its last state; live changes are added as they come.',
+      ' One point per day (UTC), its last state; live changes are added as they come.'][state.bucket];
+    const older = state.truncated ? ' Older points are not shown.' : '';
+    caption.textContent = `${summary}${grain}${older} The table below lists every point.`;
+    desc.textContent = `Step chart of the percent funded. ${summary}${grain}${older}`;
+    chart.dataset.bucket = BUCKETS[state.bucket];
 
     const t0 = Date.parse(first.timestamp);
     let t1 = Date.parse(last.timestamp);

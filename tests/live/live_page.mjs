@@ -4,13 +4,14 @@
 // measures how long the progress bar and the chart take to move.
 //
 // Usage: node live_page.mjs <base url> <loan gid> <borrower token> <lender token> <screenshot>
+//          [<gid of a loan with more than 100 funding points, same borrower>]
 // Protocol on stdio (one JSON object a line): prints {"phase":"ready",...}
 // once the page is live; the test answers with any line after its acceptance
 // returned; prints {"phase":"done",...} (the last line) at the end.
 import { createInterface } from 'node:readline';
 import { chromium } from 'playwright-core';
 
-const [base, gid, token, lenderToken, screenshot] = process.argv.slice(2);
+const [base, gid, token, lenderToken, screenshot, bigGid] = process.argv.slice(2);
 const executablePath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const LOOPBACK = ['127.0.0.1', 'localhost', '[::1]'];
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
@@ -26,6 +27,7 @@ const requests = [];
 const offLoopback = [];
 const consoleErrors = [];
 const result = { phase: 'done', ok: false };
+let signinShot = null;
 
 function record(url) {
   requests.push(url);
@@ -33,14 +35,19 @@ function record(url) {
   if (!LOOPBACK.includes(u.hostname) && !['data:', 'blob:'].includes(u.protocol)) offLoopback.push(url);
 }
 
-async function openPage(context, withToken) {
+async function openPage(context, withToken, loanGid = gid) {
   const page = await context.newPage();
   page.on('console', (msg) => { if (msg.type() === 'error') consoleErrors.push(msg.text()); });
   page.on('pageerror', (err) => consoleErrors.push(String(err)));
   page.on('request', (req) => record(req.url()));
   page.on('websocket', (ws) => record(ws.url()));
-  await page.goto(`${base}/loans/${encodeURIComponent(gid)}/live`, { waitUntil: 'networkidle' });
+  await page.goto(`${base}/loans/${encodeURIComponent(loanGid)}/live`, { waitUntil: 'networkidle' });
   await page.waitForSelector('#token-form', { state: 'visible', timeout: 10000 });
+  if (!signinShot) {
+    // The first visit, before any sign-in: for inspection too.
+    signinShot = screenshot.replace(/\.png$/, '-signin.png');
+    await page.screenshot({ path: signinShot });
+  }
   await page.getByLabel('Access token').fill(`Bearer ${withToken}`);
   await page.getByRole('button', { name: 'Open the loan' }).click();
   await page.waitForSelector('#loan:not([hidden])', { timeout: 10000 });
@@ -59,6 +66,8 @@ const snapshot = (page) => page.evaluate(() => ({
   chartLast: document.getElementById('chart').dataset.last,
   chartPath: document.querySelector('#chart path.line')?.getAttribute('d') || '',
   chartDesc: document.getElementById('chart-desc').textContent,
+  chartBucket: document.getElementById('chart').dataset.bucket,
+  chartCaption: document.getElementById('chart-caption').textContent,
   historyRows: document.querySelectorAll('#history tbody tr').length,
   participants: [...document.querySelectorAll('#participants tbody tr')].map((tr) => tr.innerText.replace(/\s+/g, ' ').trim()),
   participantsNote: document.getElementById('participants-note').hidden ? '' : document.getElementById('participants-note').textContent,
@@ -115,6 +124,12 @@ try {
   });
   const lenderPage = await openPage(lenderContext, lenderToken);
   result.lender = await snapshot(lenderPage);
+
+  // A loan with more funding points than one page: the chart falls back to buckets.
+  if (bigGid) {
+    const bigPage = await openPage(context, token, bigGid);
+    result.big = await snapshot(bigPage);
+  }
   result.ok = true;
 } catch (e) {
   result.error = String((e && e.stack) || e);
