@@ -9,7 +9,8 @@ Two measurements, no database needed (memory rate-limit backend):
   `extensions.cost` block and the X-RateLimit headers;
 * A/B through `Schema.execute`: the same document executed by a schema with
   `QueryGuards` and by one without it (both with parser and validation caches,
-  so the figure is the guards' cost, hook machinery included, and not parsing). The request is unauthenticated, so the
+  so the figure is the guards' cost, hook machinery included, and not parsing).
+  The request is unauthenticated, so the
   resolvers refuse at once and the difference is the guards' work.
 
 `run(iterations)` returns the figures (microseconds) for `make bench`."""
@@ -33,7 +34,9 @@ LOAN_PAGE = """query LoanPage($id: ID!) {
     borrower { userId displayName }
     participants(first: 20) {
       pageInfo { hasNextPage endCursor }
-      edges { cursor node { id participantId lenderEmail contributionAmount status lender { userId displayName } } }
+      edges { cursor node {
+        id participantId lenderEmail contributionAmount status lender { userId displayName }
+      } }
     }
     versions(last: 5) { edges { node { version changeReason changedAt } } }
   }
@@ -66,7 +69,9 @@ def _context(settings: Any, state: dict[str, Any]) -> Any:
 
     from core.context import Context
 
-    return Context(settings=settings, extras=dict(state), response=Response(), ip_address="192.0.2.1")
+    return Context(
+        settings=settings, extras=dict(state), response=Response(), ip_address="192.0.2.1"
+    )
 
 
 async def _guard_work(iterations: int) -> dict[str, float]:
@@ -89,7 +94,7 @@ async def _guard_work(iterations: int) -> dict[str, float]:
         ctx.response.headers.update(st.headers())
         actual_cost(a.plan, {"loan": None, "rateLimit": {}})
         samples.append(time.perf_counter() - t0)
-    return _percentiles(samples[iterations // 10:])
+    return _percentiles(samples[iterations // 10 :])
 
 
 async def _execute_ab(iterations: int) -> dict[str, Any]:
@@ -104,7 +109,12 @@ async def _execute_ab(iterations: int) -> dict[str, Any]:
     with_guards = build_schema([QueryGuards, ValidationCache(maxsize=256)])  # type: ignore[list-item]
     without = build_schema([ParserCache(maxsize=256), ValidationCache(maxsize=256)])  # type: ignore[list-item]
     out: dict[str, Any] = {}
-    for name, schema in (("without", without), ("with", with_guards), ("without2", without), ("with2", with_guards)):
+    for name, schema in (
+        ("without", without),
+        ("with", with_guards),
+        ("without2", without),
+        ("with2", with_guards),
+    ):
         samples = []
         for _ in range(iterations):
             ctx = _context(settings, state)
@@ -112,7 +122,7 @@ async def _execute_ab(iterations: int) -> dict[str, Any]:
             result = await schema.execute(LOAN_PAGE, variable_values=VARIABLES, context_value=ctx)
             samples.append(time.perf_counter() - t0)
             assert result.errors  # Unauthenticated: the resolvers stop at once
-        out[name] = _percentiles(samples[iterations // 10:])
+        out[name] = _percentiles(samples[iterations // 10 :])
     base = min(out["without"]["p50_us"], out["without2"]["p50_us"])
     guarded = min(out["with"]["p50_us"], out["with2"]["p50_us"])
     return {
@@ -133,7 +143,7 @@ async def _dynamodb_spend(settings: Any, iterations: int) -> dict[str, float]:
         t0 = time.perf_counter()
         await limiter.spend(ctx, 11)
         samples.append(time.perf_counter() - t0)
-    return _percentiles(samples[iterations // 10:])
+    return _percentiles(samples[iterations // 10 :])
 
 
 def run_dynamodb(settings: Any, iterations: int = 500) -> dict[str, float]:
@@ -147,23 +157,35 @@ def run(iterations: int = 3000) -> dict[str, Any]:
     gc.collect()
     work = asyncio.run(_guard_work(iterations))
     ab = asyncio.run(_execute_ab(iterations))
-    return {"document": "loan page (2 connections, 20 + 5 items)", "iterations": iterations,
-            "guard_work": work, "execute_ab": ab}
+    return {
+        "document": "loan page (2 connections, 20 + 5 items)",
+        "iterations": iterations,
+        "guard_work": work,
+        "execute_ab": ab,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=3000)
-    parser.add_argument("--dynamodb", action="store_true",
-                        help="also time the DynamoDB backend (starts DynamoDB Local unless "
-                             "LOANGRAPH_DYNAMODB_ENDPOINT is set)")
+    parser.add_argument(
+        "--dynamodb",
+        action="store_true",
+        help="also time the DynamoDB backend (starts DynamoDB Local unless "
+        "LOANGRAPH_DYNAMODB_ENDPOINT is set)",
+    )
     args = parser.parse_args()
     r = run(args.iterations)
     w, ab = r["guard_work"], r["execute_ab"]
-    print(f"guard work (analysis + limits + memory rate limiter + headers): "
-          f"p50 {w['p50_us']} us, mean {w['mean_us']} us, p99 {w['p99_us']} us")
-    print(f"Schema.execute without guards: p50 {ab['without_guards']['p50_us']} us; "
-          f"with guards: p50 {ab['with_guards']['p50_us']} us; overhead p50 {ab['overhead_p50_us']} us")
+    print(
+        f"guard work (analysis + limits + memory rate limiter + headers): "
+        f"p50 {w['p50_us']} us, mean {w['mean_us']} us, p99 {w['p99_us']} us"
+    )
+    print(
+        f"Schema.execute without guards: p50 {ab['without_guards']['p50_us']} us; "
+        f"with guards: p50 {ab['with_guards']['p50_us']} us; "
+        f"overhead p50 {ab['overhead_p50_us']} us"
+    )
     if args.dynamodb:
         _print_dynamodb()
 
@@ -179,13 +201,17 @@ def _print_dynamodb() -> None:
     endpoint = os.environ.get("LOANGRAPH_DYNAMODB_ENDPOINT")
     local = None if endpoint else DynamoDBLocal().start()
     try:
-        settings = Settings(dynamodb_endpoint=endpoint or local.endpoint,  # type: ignore[union-attr]
-                            table_prefix=f"bench{uuid.uuid4().hex[:6]}_")
+        settings = Settings(
+            dynamodb_endpoint=endpoint or local.endpoint,  # type: ignore[union-attr]
+            table_prefix=f"bench{uuid.uuid4().hex[:6]}_",
+        )
         db.configure(settings)
         db.create_tables(settings)
         d = run_dynamodb(settings)
-        print(f"DynamoDB backend spend (one conditional UpdateItem): p50 {d['p50_us']} us, "
-              f"p99 {d['p99_us']} us")
+        print(
+            f"DynamoDB backend spend (one conditional UpdateItem): p50 {d['p50_us']} us, "
+            f"p99 {d['p99_us']} us"
+        )
     finally:
         if local is not None:
             local.stop()

@@ -30,8 +30,12 @@ class Guards:
 def install(state: dict[str, Any], settings: Settings, limits: GuardLimits | None = None) -> Guards:
     mode = (settings.persisted_queries or "apq").lower()
     if mode not in MODES:
-        raise ValueError(f"LOANGRAPH_PERSISTED_QUERIES must be one of {', '.join(MODES)}, not {mode!r}")
-    guards = Guards(settings, limits or DEFAULT_LIMITS, RateLimiter(settings), PersistedQueryStore(), mode)
+        raise ValueError(
+            f"LOANGRAPH_PERSISTED_QUERIES must be one of {', '.join(MODES)}, not {mode!r}"
+        )
+    guards = Guards(
+        settings, limits or DEFAULT_LIMITS, RateLimiter(settings), PersistedQueryStore(), mode
+    )
     state["guards"] = guards
     cache.configure(settings)
     _hook_own_writes(state)

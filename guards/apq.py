@@ -92,7 +92,7 @@ def _read(sha: str) -> str | None:
 def _write(sha: str, query: str) -> None:
     from models import PersistedQuery
 
-    PersistedQuery(sha256=sha, query=query, created_at=dt.datetime.now(dt.timezone.utc)).save()
+    PersistedQuery(sha256=sha, query=query, created_at=dt.datetime.now(dt.UTC)).save()
 
 
 def _persisted_ext(extensions: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -101,13 +101,23 @@ def _persisted_ext(extensions: dict[str, Any] | None) -> dict[str, Any] | None:
     ext = extensions.get("persistedQuery")
     if ext is None:
         return None
-    if not isinstance(ext, dict) or not isinstance(ext.get("sha256Hash"), str) or ext.get("version", 1) != 1:
+    if (
+        not isinstance(ext, dict)
+        or not isinstance(ext.get("sha256Hash"), str)
+        or ext.get("version", 1) != 1
+    ):
         raise BadUserInput("extensions.persistedQuery needs version 1 and a sha256Hash string")
     return ext
 
 
-async def resolve(store: PersistedQueryStore, mode: str, query: str | None,
-                  extensions: dict[str, Any] | None, *, is_admin: bool) -> tuple[str | None, bool]:
+async def resolve(
+    store: PersistedQueryStore,
+    mode: str,
+    query: str | None,
+    extensions: dict[str, Any] | None,
+    *,
+    is_admin: bool,
+) -> tuple[str | None, bool]:
     """The document to run for one request, by the APQ protocol and the mode.
 
     Returns (query, trusted): trusted when the document came from (or was just put

@@ -50,7 +50,9 @@ class RecordCache:
     def configure(self, ttl: float, maxsize: int = 50_000) -> None:
         with self._lock:
             self.ttl = float(ttl)
-            self._rows: TTLCache[tuple[str, Hashable], Any] = TTLCache(maxsize=maxsize, ttl=max(self.ttl, 0.001))
+            self._rows: TTLCache[tuple[str, Hashable], Any] = TTLCache(
+                maxsize=maxsize, ttl=max(self.ttl, 0.001)
+            )
             # (table, key) -> epoch of its last invalidation, kept long enough to
             # outlive any read in flight.
             self._invalidated: TTLCache[tuple[str, Hashable], int] = TTLCache(
@@ -64,7 +66,9 @@ class RecordCache:
     def epoch(self) -> int:
         return self._epoch
 
-    def get_many(self, table: str, keys: Sequence[Hashable]) -> tuple[dict[Hashable, Any], list[Hashable]]:
+    def get_many(
+        self, table: str, keys: Sequence[Hashable]
+    ) -> tuple[dict[Hashable, Any], list[Hashable]]:
         """Cached rows by key, and the keys to read (in order, de-duplicated)."""
         name = _physical(table)
         found: dict[Hashable, Any] = {}
@@ -112,7 +116,11 @@ class RecordCache:
     def stats(self) -> dict[str, dict[str, int]]:
         """Hits, misses and invalidations per table (metrics read this)."""
         return {
-            t: {"hits": self.hits[t], "misses": self.misses[t], "invalidations": self.invalidations[t]}
+            t: {
+                "hits": self.hits[t],
+                "misses": self.misses[t],
+                "invalidations": self.invalidations[t],
+            }
             for t in TABLES
         }
 

@@ -57,7 +57,16 @@ CONNECTION_COST = 1
 # Introspection: list fields that multiply when nested (the classic
 # `types { fields { type { fields ... } } }` blow-up). GraphiQL's own query nests 3.
 INTROSPECTION_LISTS = frozenset(
-    {"types", "fields", "inputFields", "interfaces", "possibleTypes", "enumValues", "args", "directives"}
+    {
+        "types",
+        "fields",
+        "inputFields",
+        "interfaces",
+        "possibleTypes",
+        "enumValues",
+        "args",
+        "directives",
+    }
 )
 MAX_INTROSPECTION_LIST_NESTING = 3
 FREE_CONNECTION_FIELDS = frozenset({"pageInfo", "totalCount"})
@@ -91,8 +100,14 @@ class Analysis:
 class _Walker:
     __slots__ = ("schema", "fragments", "variables", "var_defaults", "result", "max_depth")
 
-    def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode],
-                 variables: Mapping[str, Any], var_defaults: dict[str, Any], max_depth: int) -> None:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        fragments: dict[str, FragmentDefinitionNode],
+        variables: Mapping[str, Any],
+        var_defaults: dict[str, Any],
+        max_depth: int,
+    ) -> None:
         self.schema = schema
         self.fragments = fragments
         self.variables = variables
@@ -132,14 +147,20 @@ class _Walker:
         return k
 
     # ------------------------------------------------------------ selections
-    def _fields(self, sel: SelectionSetNode, parent: Any, seen: frozenset[str]) -> list[tuple[FieldNode, Any]]:
+    def _fields(
+        self, sel: SelectionSetNode, parent: Any, seen: frozenset[str]
+    ) -> list[tuple[FieldNode, Any]]:
         """The fields of a selection set with fragments inlined, each with its parent type."""
         out: list[tuple[FieldNode, Any]] = []
         for s in sel.selections:
             if isinstance(s, FieldNode):
                 out.append((s, parent))
             elif isinstance(s, InlineFragmentNode):
-                t = self.schema.get_type(s.type_condition.name.value) if s.type_condition else parent
+                t = (
+                    self.schema.get_type(s.type_condition.name.value)
+                    if s.type_condition
+                    else parent
+                )
                 out.extend(self._fields(s.selection_set, t or parent, seen))
             elif isinstance(s, FragmentSpreadNode):
                 name = s.name.value
@@ -150,8 +171,14 @@ class _Walker:
                 out.extend(self._fields(frag.selection_set, t or parent, seen | {name}))
         return out
 
-    def walk(self, sel: SelectionSetNode, parent: Any, depth: int, mult: int,
-             seen: frozenset[str] = frozenset()) -> list[PlanField]:
+    def walk(
+        self,
+        sel: SelectionSetNode,
+        parent: Any,
+        depth: int,
+        mult: int,
+        seen: frozenset[str] = frozenset(),
+    ) -> list[PlanField]:
         """Adds the cost and nodes of `sel`, evaluated `mult` times; returns its plan.
         `depth` is the level of the fields of `sel`."""
         plan: list[PlanField] = []
@@ -193,8 +220,14 @@ class _Walker:
                     plan.append(PlanField(key, OBJECT, 0, children))
         return plan
 
-    def _connection(self, sel: SelectionSetNode, conn: GraphQLObjectType, depth: int, mult: int,
-                    seen: frozenset[str]) -> list[tuple[str, str, list[PlanField]]]:
+    def _connection(
+        self,
+        sel: SelectionSetNode,
+        conn: GraphQLObjectType,
+        depth: int,
+        mult: int,
+        seen: frozenset[str],
+    ) -> list[tuple[str, str, list[PlanField]]]:
         """Walks the items of a connection (`edges { node { ... } }`), each
         evaluated `mult` times in all; returns the item plans."""
         r = self.result
@@ -248,7 +281,9 @@ def _is_connection(t: GraphQLObjectType) -> bool:
     return found
 
 
-def select_operation(document: DocumentNode, operation_name: str | None) -> OperationDefinitionNode | None:
+def select_operation(
+    document: DocumentNode, operation_name: str | None
+) -> OperationDefinitionNode | None:
     for d in document.definitions:
         if isinstance(d, OperationDefinitionNode) and (
             operation_name is None or (d.name is not None and d.name.value == operation_name)
@@ -260,7 +295,9 @@ def select_operation(document: DocumentNode, operation_name: str | None) -> Oper
 def count_aliases(document: DocumentNode) -> int:
     """Aliases as written (fragments once), like Strawberry's MaxAliasesLimiter."""
     total = 0
-    stack: list[Any] = [d.selection_set for d in document.definitions if hasattr(d, "selection_set")]
+    stack: list[Any] = [
+        d.selection_set for d in document.definitions if hasattr(d, "selection_set")
+    ]
     while stack:
         sel = stack.pop()
         if sel is None:
@@ -274,11 +311,19 @@ def count_aliases(document: DocumentNode) -> int:
     return total
 
 
-def analyze(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None = None,
-            variables: Mapping[str, Any] | None = None, *, max_depth: int = 10) -> Analysis:
+def analyze(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None = None,
+    variables: Mapping[str, Any] | None = None,
+    *,
+    max_depth: int = 10,
+) -> Analysis:
     """Cost, nodes, depth and aliases of the operation `operation_name` selects."""
     op = select_operation(document, operation_name)
-    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
     if op is None:
         a = Analysis(aliases=count_aliases(document))
         return a
@@ -286,8 +331,11 @@ def analyze(schema: GraphQLSchema, document: DocumentNode, operation_name: str |
     for vd in op.variable_definitions or ():
         if vd.default_value is not None:
             dv = vd.default_value
-            defaults[vd.variable.name.value] = int(dv.value) if isinstance(dv, IntValueNode) else (
-                dv.values if isinstance(dv, ListValueNode) else None)
+            defaults[vd.variable.name.value] = (
+                int(dv.value)
+                if isinstance(dv, IntValueNode)
+                else (dv.values if isinstance(dv, ListValueNode) else None)
+            )
     w = _Walker(schema, fragments, variables or {}, defaults, max_depth)
     root = {
         OperationType.QUERY: schema.query_type,
@@ -313,7 +361,11 @@ def analyze(schema: GraphQLSchema, document: DocumentNode, operation_name: str |
             if fdef is not None and fnode.selection_set is not None:
                 children = w.walk(fnode.selection_set, get_named_type(fdef.type), 2, 1)
             w.result.cost += MUTATION_COST
-            plan.append(PlanField(fnode.alias.value if fnode.alias else name, OBJECT, MUTATION_COST, children))
+            plan.append(
+                PlanField(
+                    fnode.alias.value if fnode.alias else name, OBJECT, MUTATION_COST, children
+                )
+            )
     w.result.plan = plan
     return w.result
 

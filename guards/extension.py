@@ -79,13 +79,19 @@ class QueryGuards(SchemaExtension):
                 if "tokens" in error.message and "Parsing aborted" in error.message:
                     limit = self.guards.limits.max_tokens
                     # The same error object is in the result: recode it in place.
-                    refusal = TooManyTokens(f"The document has more than {limit} tokens", maxTokens=limit)
+                    refusal = TooManyTokens(
+                        f"The document has more than {limit} tokens", maxTokens=limit
+                    )
                     error.message = refusal.message
                     error.extensions = refusal.extensions
 
     async def on_validate(self) -> AsyncIterator[None]:
         ec = self.execution_context
-        if self.guards is not None and ec.graphql_document is not None and not ec.pre_execution_errors:
+        if (
+            self.guards is not None
+            and ec.graphql_document is not None
+            and not ec.pre_execution_errors
+        ):
             try:
                 await self._admit()
             except RateLimitExceeded as exc:
@@ -109,7 +115,9 @@ class QueryGuards(SchemaExtension):
                 "requestedQueryCost": a.cost,
                 "actualQueryCost": actual,
                 "nodes": a.nodes,
-                "throttleStatus": None if st is None else {
+                "throttleStatus": None
+                if st is None
+                else {
                     "maximumAvailable": st.limit,
                     "currentlyAvailable": st.remaining,
                     "used": st.used,
@@ -132,7 +140,9 @@ class QueryGuards(SchemaExtension):
                 await apq.check_allowed(guards.store, ec.query)
         document = ec.graphql_document
         check_list_inputs(document, ec.variables, limits)
-        a = analyze(ec.schema._schema, document, ec.operation_name, ec.variables, max_depth=limits.max_depth)
+        a = analyze(
+            ec.schema._schema, document, ec.operation_name, ec.variables, max_depth=limits.max_depth
+        )
         self.analysis = a
         check_analysis(a, limits)
         if a.operation_type != "query":
@@ -140,13 +150,16 @@ class QueryGuards(SchemaExtension):
 
             ctx.loaders = Loaders(fresh=True)
         if a.operation_type == "subscription":
-            self.subscription_caller = guards.limiter.open_subscription(ctx, limits.max_subscriptions_per_user)
+            self.subscription_caller = guards.limiter.open_subscription(
+                ctx, limits.max_subscriptions_per_user
+            )
         self.state = await guards.limiter.spend(ctx, max(a.cost, 1))
         ctx.extras["rate_limit"] = self.state
         self._set_headers(self.state)
 
-    def _set_headers(self, state: RateLimitState, *, status: int | None = None,
-                     retry_after: int | None = None) -> None:
+    def _set_headers(
+        self, state: RateLimitState, *, status: int | None = None, retry_after: int | None = None
+    ) -> None:
         response = getattr(self.execution_context.context, "response", None)
         if response is None:
             return

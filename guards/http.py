@@ -7,8 +7,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from starlette.responses import Response
 from cross_web import HTTPException
+from starlette.responses import Response
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
@@ -35,7 +35,9 @@ class GuardedViewMixin:
         try:
             return await super().run(request, context, root_value)  # type: ignore[misc]
         except HTTPRefusal as exc:
-            return Response(refusal_body(exc.error), status_code=exc.status, media_type="application/json")
+            return Response(
+                refusal_body(exc.error), status_code=exc.status, media_type="application/json"
+            )
 
     async def parse_http_body(self, request_adapter: Any) -> Any:
         guards = self._guards()
@@ -45,26 +47,44 @@ class GuardedViewMixin:
             if exc.reason == "Too many operations" and guards is not None:
                 raise self._too_many(guards) from None
             raise
-        if guards is not None and isinstance(data, list) and len(data) > guards.limits.max_batch_operations:
+        if (
+            guards is not None
+            and isinstance(data, list)
+            and len(data) > guards.limits.max_batch_operations
+        ):
             raise self._too_many(guards, len(data))
         return data
 
     @staticmethod
     def _too_many(guards: Any, n: int | None = None) -> HTTPRefusal:
         cap = guards.limits.max_batch_operations
-        return HTTPRefusal(400, TooManyOperations(
-            f"A batch may hold at most {cap} operations", maxOperations=cap,
-            **({"operations": n} if n is not None else {}),
-        ))
+        return HTTPRefusal(
+            400,
+            TooManyOperations(
+                f"A batch may hold at most {cap} operations",
+                maxOperations=cap,
+                **({"operations": n} if n is not None else {}),
+            ),
+        )
 
-    async def execute_single(self, request: Any, request_adapter: Any, sub_response: Any,
-                             context: Any, root_value: Any, request_data: Any) -> Any:
+    async def execute_single(
+        self,
+        request: Any,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Any,
+        root_value: Any,
+        request_data: Any,
+    ) -> Any:
         guards = self._guards()
         if guards is not None and guards.mode != "off" and request_data.extensions:
             viewer = getattr(context, "viewer", None)
             try:
                 query, trusted = await apq.resolve(
-                    guards.store, guards.mode, request_data.query, request_data.extensions,
+                    guards.store,
+                    guards.mode,
+                    request_data.query,
+                    request_data.extensions,
                     is_admin=viewer is not None and viewer.is_admin,
                 )
             except CodedError as exc:
@@ -73,6 +93,10 @@ class GuardedViewMixin:
                 extensions = {**request_data.extensions, apq.TRUSTED_KEY: apq.TRUSTED}
                 request_data = dataclasses.replace(request_data, query=query, extensions=extensions)
         return await super().execute_single(  # type: ignore[misc]
-            request=request, request_adapter=request_adapter, sub_response=sub_response,
-            context=context, root_value=root_value, request_data=request_data,
+            request=request,
+            request_adapter=request_adapter,
+            sub_response=sub_response,
+            context=context,
+            root_value=root_value,
+            request_data=request_data,
         )

@@ -46,29 +46,37 @@ def check_analysis(a: Analysis, limits: GuardLimits) -> None:
     if a.depth > limits.max_depth:
         raise QueryTooDeep(
             f"Query depth {a.depth} exceeds the maximum of {limits.max_depth}",
-            depth=a.depth, maxDepth=limits.max_depth,
+            depth=a.depth,
+            maxDepth=limits.max_depth,
         )
     if a.aliases > limits.max_aliases:
         raise TooManyAliases(
             f"{a.aliases} aliases exceed the maximum of {limits.max_aliases}",
-            aliases=a.aliases, maxAliases=limits.max_aliases,
+            aliases=a.aliases,
+            maxAliases=limits.max_aliases,
         )
     if a.introspection_nesting > MAX_INTROSPECTION_LIST_NESTING:
         raise QueryTooComplex(
             f"Introspection nests {a.introspection_nesting} list fields; at most "
             f"{MAX_INTROSPECTION_LIST_NESTING} are allowed",
-            nesting=a.introspection_nesting, maxNesting=MAX_INTROSPECTION_LIST_NESTING,
+            nesting=a.introspection_nesting,
+            maxNesting=MAX_INTROSPECTION_LIST_NESTING,
         )
     if a.cost > limits.max_cost or a.nodes > limits.max_nodes:
         raise QueryTooComplex(
             f"Query cost {a.cost} (maximum {limits.max_cost}) and node count {a.nodes} "
             f"(maximum {limits.max_nodes}): ask for smaller pages (first/last) or fewer "
             "nested connections",
-            cost=a.cost, maxCost=limits.max_cost, nodes=a.nodes, maxNodes=limits.max_nodes,
+            cost=a.cost,
+            maxCost=limits.max_cost,
+            nodes=a.nodes,
+            maxNodes=limits.max_nodes,
         )
 
 
-def check_list_inputs(document: DocumentNode, variables: Mapping[str, Any] | None, limits: GuardLimits) -> None:
+def check_list_inputs(
+    document: DocumentNode, variables: Mapping[str, Any] | None, limits: GuardLimits
+) -> None:
     """No list in the arguments or the variables may hold more than `max_list_items`."""
     cap = limits.max_list_items
     for name, value in (variables or {}).items():
@@ -76,7 +84,9 @@ def check_list_inputs(document: DocumentNode, variables: Mapping[str, Any] | Non
         if n > cap:
             raise ListInputTooLong(
                 f"Variable `${name}` holds a list of {n} items; at most {cap} are allowed",
-                variable=name, items=n, maxItems=cap,
+                variable=name,
+                items=n,
+                maxItems=cap,
             )
     stack: list[Any] = [d for d in document.definitions]
     while stack:
@@ -85,8 +95,11 @@ def check_list_inputs(document: DocumentNode, variables: Mapping[str, Any] | Non
             n = _longest_literal(arg.value)
             if n > cap:
                 raise ListInputTooLong(
-                    f"Argument `{arg.name.value}` holds a list of {n} items; at most {cap} are allowed",
-                    argument=arg.name.value, items=n, maxItems=cap,
+                    f"Argument `{arg.name.value}` holds a list of {n} items; "
+                    f"at most {cap} are allowed",
+                    argument=arg.name.value,
+                    items=n,
+                    maxItems=cap,
                 )
         sel = getattr(node, "selection_set", None)
         if sel is not None:
@@ -97,7 +110,9 @@ def _longest_list(value: Any) -> int:
     if isinstance(value, list):
         return max([len(value), *(_longest_list(v) for v in value if isinstance(v, list | dict))])
     if isinstance(value, dict):
-        return max((_longest_list(v) for v in value.values() if isinstance(v, list | dict)), default=0)
+        return max(
+            (_longest_list(v) for v in value.values() if isinstance(v, list | dict)), default=0
+        )
     return 0
 
 
@@ -112,8 +127,12 @@ def _longest_literal(node: Any) -> int:
 def refusal_body(error: Exception) -> bytes:
     """A GraphQL response holding one coded error (for refusals outside execution)."""
     ext = dict(getattr(error, "extensions", None) or {})
-    return json.dumps({"data": None, "errors": [{"message": getattr(error, "message", str(error)),
-                                                 "extensions": ext}]}).encode()
+    return json.dumps(
+        {
+            "data": None,
+            "errors": [{"message": getattr(error, "message", str(error)), "extensions": ext}],
+        }
+    ).encode()
 
 
 class BodySizeLimitMiddleware:
@@ -156,7 +175,9 @@ class BodySizeLimitMiddleware:
             chunks.append(body)
             if not message.get("more_body", False):
                 break
-        replay: list[Message] = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+        replay: list[Message] = [
+            {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        ]
         await self.app(scope, _replay(replay, receive), send)
 
     async def _refuse(self, send: Send, size: int) -> None:
@@ -165,10 +186,17 @@ class BodySizeLimitMiddleware:
             maxBytes=self.max_body_bytes,
         )
         body = refusal_body(error)
-        await send({"type": "http.response.start", "status": 413, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-        ]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

@@ -54,7 +54,7 @@ class RateLimitState:
 
     @property
     def reset_at(self) -> dt.datetime:
-        return dt.datetime.fromtimestamp(self.reset_epoch, dt.timezone.utc)
+        return dt.datetime.fromtimestamp(self.reset_epoch, dt.UTC)
 
     def headers(self) -> dict[str, str]:
         return {
@@ -75,7 +75,9 @@ class MemoryBackend:
     """Counters of one process (cachetools; entries expire with their window)."""
 
     def __init__(self, maxsize: int = 200_000) -> None:
-        self._used: TTLCache[tuple[str, int], int] = TTLCache(maxsize=maxsize, ttl=WINDOW_SECONDS * 2)
+        self._used: TTLCache[tuple[str, int], int] = TTLCache(
+            maxsize=maxsize, ttl=WINDOW_SECONDS * 2
+        )
         self._lock = threading.Lock()
 
     def spend(self, caller: str, cost: int, limit: int, window_start: int) -> tuple[bool, int]:
@@ -133,7 +135,9 @@ def build_backend(settings: Settings) -> MemoryBackend | DynamoDBBackend:
 class RateLimiter:
     """One per app: spends points, and counts open subscriptions per user."""
 
-    def __init__(self, settings: Settings, backend: MemoryBackend | DynamoDBBackend | None = None) -> None:
+    def __init__(
+        self, settings: Settings, backend: MemoryBackend | DynamoDBBackend | None = None
+    ) -> None:
         self.limit = settings.rate_limit_points
         self.backend = backend or build_backend(settings)
         self._in_thread = isinstance(self.backend, DynamoDBBackend)
@@ -153,11 +157,14 @@ class RateLimiter:
         now = clock()
         window_start = int(now // WINDOW_SECONDS) * WINDOW_SECONDS
         if self._in_thread:
-            allowed, used = await db.run_db(self.backend.spend, caller, cost, self.limit, window_start)
+            allowed, used = await db.run_db(
+                self.backend.spend, caller, cost, self.limit, window_start
+            )
         else:
             allowed, used = self.backend.spend(caller, cost, self.limit, window_start)
-        state = RateLimitState(limit=self.limit, cost=cost if allowed else 0, used=used,
-                               window_start=window_start)
+        state = RateLimitState(
+            limit=self.limit, cost=cost if allowed else 0, used=used, window_start=window_start
+        )
         if not allowed:
             retry_after = max(int(state.reset_epoch - now + 0.999), 1)
             raise RateLimitExceeded(state, cost, retry_after)
@@ -167,8 +174,10 @@ class RateLimiter:
         caller = self.caller_of(ctx)
         if self._subscriptions[caller] >= cap:
             raise TooManySubscriptions(
-                f"You already hold {self._subscriptions[caller]} subscriptions; at most {cap} at once",
-                open=self._subscriptions[caller], maxSubscriptions=cap,
+                f"You already hold {self._subscriptions[caller]} subscriptions; "
+                f"at most {cap} at once",
+                open=self._subscriptions[caller],
+                maxSubscriptions=cap,
             )
         self._subscriptions[caller] += 1
         return caller
@@ -192,6 +201,9 @@ class RateLimitExceeded(Exception):
         self.error = RateLimited(
             f"This request costs {cost} points and {state.remaining} of your {state.limit} "
             f"remain until {state.reset_at.isoformat()}; retry after {retry_after} s",
-            retryAfter=retry_after, cost=cost, remaining=state.remaining, limit=state.limit,
+            retryAfter=retry_after,
+            cost=cost,
+            remaining=state.remaining,
+            limit=state.limit,
             resetAt=state.reset_at.isoformat(),
         )

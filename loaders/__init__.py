@@ -6,7 +6,6 @@ from functools import cached_property
 
 from core.settings import Settings
 from loaders.pages import PageLoader
-
 from loaders.records import (
     AuditEntryByKeyLoader,
     GuardByKeyLoader,

@@ -35,7 +35,9 @@ class Loader(DataLoader, Generic[K, V]):  # type: ignore[misc]
         return await run_db(self.fetch, list(keys))
 
 
-def batch_get(model: type[Model], keys: Sequence[Any], key_of: Any, *, consistent_read: bool = False) -> list[Any]:
+def batch_get(
+    model: type[Model], keys: Sequence[Any], key_of: Any, *, consistent_read: bool = False
+) -> list[Any]:
     """BatchGetItem re-indexed to key order (PynamoDB returns rows in no order)."""
     unique = list(dict.fromkeys(keys))
     found = {key_of(row): row for row in model.batch_get(unique, consistent_read=consistent_read)}

@@ -72,7 +72,9 @@ class LoanVersionByKeyLoader(CachedLoader[tuple[str, int], LoanVersion]):
     table = "loan_versions"
 
     def read(self, keys: Sequence[tuple[str, int]]) -> list[LoanVersion | None]:
-        return batch_get(LoanVersion, keys, lambda v: (v.loan_id, int(v.version)), consistent_read=True)
+        return batch_get(
+            LoanVersion, keys, lambda v: (v.loan_id, int(v.version)), consistent_read=True
+        )
 
 
 class GuardByKeyLoader(Loader[str, ParticipantGuard]):

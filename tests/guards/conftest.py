@@ -37,7 +37,9 @@ def settings(shared_settings: Settings) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def app_client(settings: Settings, limits: Any = None, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+async def app_client(
+    settings: Settings, limits: Any = None, **overrides: Any
+) -> AsyncIterator[httpx.AsyncClient]:
     """A client over a fresh app (its own rate limiter and stores) built with
     `settings.with_(**overrides)`; `limits` replaces the app's GuardLimits."""
     from server import create_app
@@ -52,9 +54,14 @@ async def app_client(settings: Settings, limits: Any = None, **overrides: Any) -
             yield c
 
 
-async def post(client: httpx.AsyncClient, query: str | None = None, variables: dict[str, Any] | None = None,
-               token: str | None = None, extensions: dict[str, Any] | None = None,
-               headers: dict[str, str] | None = None) -> httpx.Response:
+async def post(
+    client: httpx.AsyncClient,
+    query: str | None = None,
+    variables: dict[str, Any] | None = None,
+    token: str | None = None,
+    extensions: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
     body: dict[str, Any] = {}
     if query is not None:
         body["query"] = query

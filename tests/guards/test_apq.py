@@ -15,7 +15,7 @@ from tests.guards.conftest import app_client, post
 
 def unique_document() -> str:
     """A document no other test registered (the nonce is an alias)."""
-    return "{ n%s: __typename rateLimit { limit } }" % uuid.uuid4().hex[:12]
+    return f"{{ n{uuid.uuid4().hex[:12]}: __typename rateLimit {{ limit }} }}"
 
 
 def apq(document: str) -> dict:
@@ -48,8 +48,11 @@ async def test_register_then_hit_on_any_replica(settings, user_token):
         r = (await post(b, extensions=apq(doc), token=user_token)).json()
         assert r["data"][data_key(doc)] == "Query"
         # and over GET, as Apollo Client sends it
-        g = await b.get("/graphql", params={"extensions": json.dumps(apq(doc))},
-                        headers={"Authorization": f"Bearer {user_token}", "Accept": "application/json"})
+        g = await b.get(
+            "/graphql",
+            params={"extensions": json.dumps(apq(doc))},
+            headers={"Authorization": f"Bearer {user_token}", "Accept": "application/json"},
+        )
         assert g.status_code == 200 and g.json()["data"][data_key(doc)] == "Query"
 
 
@@ -68,7 +71,11 @@ async def test_allowlist_mode(settings, token):
     doc, other, scripted = unique_document(), unique_document(), unique_document()
     async with app_client(settings, persisted_queries="allowlist") as c:
         # an unregistered document does not run, by text, by hash, or by hash and text
-        for kwargs in ({"query": doc}, {"extensions": apq(doc)}, {"query": doc, "extensions": apq(doc)}):
+        for kwargs in (
+            {"query": doc},
+            {"extensions": apq(doc)},
+            {"query": doc, "extensions": apq(doc)},
+        ):
             r = (await post(c, token=t_user, **kwargs)).json()
             assert r["data"] is None
             assert r["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_REQUIRED", (kwargs, r)

@@ -18,8 +18,10 @@ from models import Loan
 from tests.conftest import new_user
 from tests.guards.conftest import app_client, post
 
-CREATE = """mutation($i: CreateLoanInput!) { createLoan(input: $i) { loan { id version } errors { code message } } }"""
-UPDATE = """mutation($i: UpdateLoanTermsInput!) { updateLoanTerms(input: $i) { loan { title version } errors { code message } } }"""
+CREATE = """mutation($i: CreateLoanInput!) {
+  createLoan(input: $i) { loan { id version } errors { code message } } }"""
+UPDATE = """mutation($i: UpdateLoanTermsInput!) {
+  updateLoanTerms(input: $i) { loan { title version } errors { code message } } }"""
 READ = "query($id: ID!) { loan(id: $id) { title version borrower { userId } } }"
 
 
@@ -30,8 +32,14 @@ def borrower(token):
 
 
 async def _create(c, t) -> tuple[str, str]:
-    r = (await post(c, CREATE, {"i": {"title": "Before", "amount": "1000.00", "interestRate": "5", "termMonths": 12}},
-                    token=t)).json()
+    r = (
+        await post(
+            c,
+            CREATE,
+            {"i": {"title": "Before", "amount": "1000.00", "interestRate": "5", "termMonths": 12}},
+            token=t,
+        )
+    ).json()
     assert r["data"]["createLoan"]["errors"] == [], r
     gid = r["data"]["createLoan"]["loan"]["id"]
     from core.ids import expect_global_id
@@ -65,8 +73,14 @@ async def test_own_write_invalidates(settings, borrower):
         gid, _ = await _create(c, t)
         await _read(c, t, gid)
         assert (await _read(c, t, gid))[1] == 0  # cached
-        r = (await post(c, UPDATE, {"i": {"id": gid, "expectedVersion": 1, "changeReason": "typo",
-                                          "title": "After"}}, token=t)).json()
+        r = (
+            await post(
+                c,
+                UPDATE,
+                {"i": {"id": gid, "expectedVersion": 1, "changeReason": "typo", "title": "After"}},
+                token=t,
+            )
+        ).json()
         assert r["data"]["updateLoanTerms"]["errors"] == [], r
         # the very next read on this replica sees the change
         loan, requests = await _read(c, t, gid)
@@ -84,11 +98,20 @@ async def test_event_from_another_replica_invalidates(settings, borrower):
         stale, requests = await _read(c, t, gid)
         assert (stale["title"], requests) == ("Before", 0)  # within the TTL, until the event
         # when its event arrives through the dispatcher's invalidation hook
-        cache.on_event(DomainEvent(
-            id=uuid.uuid4().hex, type="LOAN_UPDATED", loan_id=loan_id, seq=2,
-            occurred_at=dt.datetime.now(dt.timezone.utc), actor_id=v.user_id, record_id=loan_id,
-            table_name="loans", action="UPDATE", borrower_id=v.user_id,
-        ))
+        cache.on_event(
+            DomainEvent(
+                id=uuid.uuid4().hex,
+                type="LOAN_UPDATED",
+                loan_id=loan_id,
+                seq=2,
+                occurred_at=dt.datetime.now(dt.UTC),
+                actor_id=v.user_id,
+                record_id=loan_id,
+                table_name="loans",
+                action="UPDATE",
+                borrower_id=v.user_id,
+            )
+        )
         fresh, requests = await _read(c, t, gid)
     assert fresh["title"] == "Elsewhere" and requests > 0
 

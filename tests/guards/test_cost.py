@@ -26,12 +26,14 @@ VARIABLES = """query($n: Int = 7) { loans(first: $n) { edges { node {
   participants(last: 3) { edges { node { participantId } } } } } } }"""
 # the fragment is spread twice: its connection counts twice: 2 * (1 + 4) = 10
 FRAGMENTS = """{ a: loans(first: 4) { ...L } b: loans(first: 4) { ...L } }
-fragment L on LoanConnection { edges { node { versions(first: 2) { edges { node { version } } } } } }"""
+fragment L on LoanConnection {
+  edges { node { versions(first: 2) { edges { node { version } } } } } }"""
 # list argument of 3 ids: 3 participant connections of 2; nodes 3*2 = 6
 NODES_LIST = """query($ids: [ID!]!) { nodes(ids: $ids) { ... on Loan {
   participants(first: 2) { edges { node { participantId } } } } } }"""
 # a mutation's root field: 10, plus the connection in its payload: 11
-MUTATION = """mutation { createLoan(input: {title: "t", amount: "1", interestRate: "1", termMonths: 1}) {
+MUTATION = """mutation {
+  createLoan(input: {title: "t", amount: "1", interestRate: "1", termMonths: 1}) {
   loan { participants(first: 3) { edges { node { participantId } } } } errors { code } } }"""
 # 1 + 100 + 100*100 = 10,101; nodes 100 + 10,000 + 100,000 = 110,100; depth 10
 TOO_COMPLEX = """{ loans(first: 100) { edges { node { participants(first: 100) { edges { node {
@@ -75,7 +77,11 @@ async def test_every_response_carries_cost_and_throttle_status(settings, token):
     cost = body["extensions"]["cost"]
     assert cost["requestedQueryCost"] == 11 and cost["actualQueryCost"] == 3 and cost["nodes"] == 60
     status = cost["throttleStatus"]
-    assert (status["maximumAvailable"], status["currentlyAvailable"], status["used"]) == (5000, 4989, 11)
+    assert (status["maximumAvailable"], status["currentlyAvailable"], status["used"]) == (
+        5000,
+        4989,
+        11,
+    )
     assert status["windowSeconds"] == 3600
     assert r.headers["X-RateLimit-Limit"] == "5000"
     assert r.headers["X-RateLimit-Remaining"] == "4989"
@@ -86,7 +92,9 @@ async def test_every_response_carries_cost_and_throttle_status(settings, token):
 async def test_rate_limit_field_reports_this_request(settings, token):
     v = new_user("rl")
     async with app_client(settings) as c:
-        r = await post(c, "{ rateLimit { limit cost remaining resetAt } }", token=token(v.user_id, v.email))
+        r = await post(
+            c, "{ rateLimit { limit cost remaining resetAt } }", token=token(v.user_id, v.email)
+        )
     data = r.json()["data"]["rateLimit"]
     # a document without connections costs the minimum: 1
     assert (data["limit"], data["cost"], data["remaining"]) == (5000, 1, 4999)
@@ -106,7 +114,12 @@ async def test_too_complex_is_refused_before_anything_runs(settings, token):
     (error,) = body["errors"]
     ext = error["extensions"]
     assert ext["code"] == "QUERY_TOO_COMPLEX"
-    assert (ext["cost"], ext["maxCost"], ext["nodes"], ext["maxNodes"]) == (10101, 1000, 110100, 50000)
+    assert (ext["cost"], ext["maxCost"], ext["nodes"], ext["maxNodes"]) == (
+        10101,
+        1000,
+        110100,
+        50000,
+    )
     # not even the DynamoDB rate limiter was asked: refused queries are not charged
     assert after == before
     assert body["extensions"]["cost"]["requestedQueryCost"] == 10101

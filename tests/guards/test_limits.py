@@ -22,7 +22,9 @@ ALIASES_31 = "{ " + " ".join(f"a{i}: __typename" for i in range(31)) + " }"
 TOKENS_OVER = "{ " + "__typename " * 10_001 + "}"
 NODES_BY_IDS = "query($ids: [ID!]!) { nodes(ids: $ids) { id } }"
 # The classic introspection blow-up: types > fields > type > fields > type > fields.
-INTROSPECTION_BOMB = """{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }"""
+INTROSPECTION_BOMB = (
+    """{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }"""
+)
 LOAN_GID = "TG9hbjptaXNzaW5n"  # Loan:missing
 
 
@@ -80,10 +82,20 @@ async def test_list_inputs(client, bearer):
     ok = (await post(client, NODES_BY_IDS, {"ids": [LOAN_GID] * 100}, token=bearer)).json()
     assert "errors" not in ok and len(ok["data"]["nodes"]) == 100
     error = await _refused(client, NODES_BY_IDS, {"ids": [LOAN_GID] * 101}, token=bearer)
-    assert error["extensions"] == {"code": "BAD_USER_INPUT", "variable": "ids", "items": 101, "maxItems": 100}
+    assert error["extensions"] == {
+        "code": "BAD_USER_INPUT",
+        "variable": "ids",
+        "items": 101,
+        "maxItems": 100,
+    }
     literal = "{ nodes(ids: [" + ", ".join(f'"{LOAN_GID}"' for _ in range(101)) + "]) { id } }"
     error = await _refused(client, literal, token=bearer)
-    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "ids", "items": 101, "maxItems": 100}
+    assert error["extensions"] == {
+        "code": "BAD_USER_INPUT",
+        "argument": "ids",
+        "items": 101,
+        "maxItems": 100,
+    }
 
 
 async def test_body_size_is_413(client):
@@ -97,7 +109,9 @@ async def test_body_size_is_413(client):
         for _ in range(20):
             yield b" " * 65536
 
-    r = await client.post("/graphql", content=chunks(), headers={"content-type": "application/json"})
+    r = await client.post(
+        "/graphql", content=chunks(), headers={"content-type": "application/json"}
+    )
     assert r.status_code == 413
     assert db.TOTALS.total == before
     # just under the limit is fine
@@ -107,12 +121,17 @@ async def test_body_size_is_413(client):
 
 
 async def test_batches(client):
-    r = await client.post("/graphql", json=[{"query": "{ __typename }"}, {"query": "{ a: __typename }"}])
+    r = await client.post(
+        "/graphql", json=[{"query": "{ __typename }"}, {"query": "{ a: __typename }"}]
+    )
     assert r.status_code == 200
     assert [b["data"] for b in r.json()] == [{"__typename": "Query"}, {"a": "Query"}]
     r = await client.post("/graphql", json=[{"query": "{ __typename }"}] * 11)
     assert r.status_code == 400
-    assert r.json()["errors"][0]["extensions"] == {"code": "TOO_MANY_OPERATIONS", "maxOperations": 10}
+    assert r.json()["errors"][0]["extensions"] == {
+        "code": "TOO_MANY_OPERATIONS",
+        "maxOperations": 10,
+    }
 
 
 async def test_limits_are_per_app(settings):

@@ -9,6 +9,7 @@ import json
 import time
 
 import pytest
+
 from guards import ratelimit
 from guards.limits import GuardLimits
 from tests.conftest import new_user
@@ -48,7 +49,10 @@ async def test_exhaustion_and_reset(settings, token, frozen_clock, backend):
         r1 = await post(c, COSTS_11, token=t)
         r2 = await post(c, COSTS_11, token=t)
         assert [r1.status_code, r2.status_code] == [200, 200]
-        assert [r1.headers["X-RateLimit-Remaining"], r2.headers["X-RateLimit-Remaining"]] == ["14", "3"]
+        assert [r1.headers["X-RateLimit-Remaining"], r2.headers["X-RateLimit-Remaining"]] == [
+            "14",
+            "3",
+        ]
         assert r2.headers["X-RateLimit-Used"] == "22" and r2.headers["X-RateLimit-Limit"] == "25"
         reset = int(frozen_clock.now // 3600 * 3600 + 3600)
         assert r2.headers["X-RateLimit-Reset"] == str(reset)
@@ -114,7 +118,9 @@ async def test_unauthenticated_callers_are_counted_by_address(settings, frozen_c
         assert (await post(c, "{ __typename }")).headers["X-RateLimit-Remaining"] == "0"
         r = await post(c, "{ __typename }")
         assert r.status_code == 429
-    caller = ratelimit.RateLimiter.caller_of(type("Ctx", (), {"viewer": None, "ip_address": "198.51.100.9"})())
+    caller = ratelimit.RateLimiter.caller_of(
+        type("Ctx", (), {"viewer": None, "ip_address": "198.51.100.9"})()
+    )
     assert caller == "ip:198.51.100.9"
 
 
@@ -138,7 +144,9 @@ async def test_subscriptions_cost_points_and_are_capped_per_user(settings, token
     loan.save()
     app = create_app(settings.with_(rate_limit_points=100), start_background=False)
     app.state.shared["guards"].limits = GuardLimits(max_subscriptions_per_user=2)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning")
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.01)
@@ -148,8 +156,14 @@ async def test_subscriptions_cost_points_and_are_capped_per_user(settings, token
     try:
         url = f"ws://127.0.0.1:{server.config.port}/graphql"
         async with connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
-            await ws.send(json.dumps({"type": "connection_init",
-                                      "payload": {"authorization": f"Bearer {token(v.user_id, v.email)}"}}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "connection_init",
+                        "payload": {"authorization": f"Bearer {token(v.user_id, v.email)}"},
+                    }
+                )
+            )
             assert (await _recv(ws))["type"] == "connection_ack"
             for op in ("1", "2"):
                 await ws.send(json.dumps({"id": op, "type": "subscribe", "payload": payload}))
@@ -162,7 +176,11 @@ async def test_subscriptions_cost_points_and_are_capped_per_user(settings, token
             msg = await _recv(ws)
             assert msg["id"] == "3", msg
             errors = msg["payload"] if msg["type"] == "error" else msg["payload"]["errors"]
-            assert errors[0]["extensions"] == {"code": "TOO_MANY_SUBSCRIPTIONS", "open": 2, "maxSubscriptions": 2}
+            assert errors[0]["extensions"] == {
+                "code": "TOO_MANY_SUBSCRIPTIONS",
+                "open": 2,
+                "maxSubscriptions": 2,
+            }
             # closing one frees its slot
             await ws.send(json.dumps({"id": "1", "type": "complete"}))
             for _ in range(250):
