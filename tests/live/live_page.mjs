@@ -48,6 +48,17 @@ async function openPage(context, withToken, loanGid = gid) {
     signinShot = screenshot.replace(/\.png$/, '-signin.png');
     await page.screenshot({ path: signinShot });
   }
+  if (!result.badToken) {
+    // A token the server refuses brings the form back with the reason.
+    await page.getByLabel('Access token').fill('Bearer not-a-token');
+    await page.getByRole('button', { name: 'Open the loan' }).click();
+    await page.waitForFunction(() => !document.getElementById('message').hidden, null, { timeout: 10000 });
+    result.badToken = {
+      message: await page.locator('#message').innerText(),
+      formVisible: await page.locator('#token-form').isVisible(),
+      stored: await page.evaluate(() => sessionStorage.getItem('loangraph:token')),
+    };
+  }
   await page.getByLabel('Access token').fill(`Bearer ${withToken}`);
   await page.getByRole('button', { name: 'Open the loan' }).click();
   await page.waitForSelector('#loan:not([hidden])', { timeout: 10000 });
@@ -107,9 +118,10 @@ try {
   }, [progress, chartPoints, chartPath], { timeout: 2000, polling: 25 });
   result.elapsedMs = Date.now() - t0;
   // The participants follow on the page's own re-read of the loan.
+  const accepted = (rows) => rows.filter((r) => r.endsWith(' Accepted')).length;
   await page.waitForFunction(
-    () => [...document.querySelectorAll('#participants .pill')].some((p) => p.dataset.status === 'ACCEPTED'),
-    null, { timeout: 5000 });
+    (n) => document.querySelectorAll('#participants .pill[data-status="ACCEPTED"]').length > n,
+    accepted(result.afterReload.participants), { timeout: 5000 });
   result.after = await snapshot(page);
   await page.locator('details').evaluate((d) => { d.open = true; });
   await page.screenshot({ path: screenshot, fullPage: true });

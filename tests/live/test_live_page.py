@@ -150,6 +150,11 @@ async def test_live_page_follows_an_acceptance_within_two_seconds(server: LiveSe
     assert before["chartDesc"].startswith("Step chart of the percent funded.")
     assert before["chartBucket"] == "RAW"
 
+    # and a refused token brought the form back, with the reason, and was not kept
+    bad = result["badToken"]
+    assert bad["message"].startswith("The token was not accepted")
+    assert bad["formVisible"] and bad["stored"] is None
+
     # and the token was taken once, kept in sessionStorage, never in the URL or any request URL
     assert before["tokenStored"] == "eyJ" and before["tokenField"] == ""
     assert borrower_token not in before["href"]
