@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from core.settings import get_settings
+from core.settings import get_settings, reset_settings
 
 app = typer.Typer(help="loangraph: GraphQL API for private lending marketplaces.", no_args_is_help=True)
 
@@ -22,12 +24,37 @@ def _database(persist: bool = True):
     settings = get_settings()
     launcher = None
     if not settings.dynamodb_endpoint and not os.environ.get("AWS_REGION"):
-        launcher = DynamoDBLocal(data_dir=settings.data_dir if persist else None).start()
-        os.environ["LOANGRAPH_DYNAMODB_ENDPOINT"] = launcher.endpoint
-        settings = settings.with_(dynamodb_endpoint=launcher.endpoint)
-        typer.echo(f"DynamoDB Local on {launcher.endpoint} (data in {settings.data_dir}/)", err=True)
+        # A `loangraph serve` already running on this data directory: share its
+        # database (two DynamoDB Local processes must not share one data file).
+        endpoint = _running_endpoint(settings.data_dir) if persist else None
+        if endpoint is None:
+            launcher = DynamoDBLocal(data_dir=settings.data_dir if persist else None).start()
+            endpoint = launcher.endpoint
+            typer.echo(f"DynamoDB Local on {endpoint} (data in {settings.data_dir}/)", err=True)
+        else:
+            typer.echo(f"using the running server's DynamoDB Local on {endpoint}", err=True)
+        os.environ["LOANGRAPH_DYNAMODB_ENDPOINT"] = endpoint
+        reset_settings()  # the app (uvicorn factory) reads settings again
+        settings = get_settings()
     db.configure(settings)
     return settings, launcher
+
+
+def _endpoint_file(data_dir: str) -> Path:
+    return Path(data_dir) / "dynamodb.endpoint"
+
+
+def _running_endpoint(data_dir: str) -> str | None:
+    """The endpoint a running `serve` recorded, if it still answers."""
+    import httpx
+
+    path = _endpoint_file(data_dir)
+    try:
+        endpoint = path.read_text().strip()
+        httpx.get(endpoint, timeout=1.0)
+        return endpoint
+    except (OSError, httpx.HTTPError):
+        return None
 
 
 @app.command()
@@ -42,7 +69,11 @@ def serve(
 
     from core import db
 
-    settings, _launcher = _database()
+    settings, launcher = _database()
+    if launcher is not None and launcher.data_dir:
+        marker = _endpoint_file(launcher.data_dir)
+        marker.write_text(launcher.endpoint)
+        atexit.register(lambda: marker.unlink(missing_ok=True))
     if create_tables:
         created = db.create_tables(settings)
         if created:

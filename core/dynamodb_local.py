@@ -10,6 +10,7 @@ import atexit
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -31,6 +32,20 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    """Linux: the database gets SIGTERM when its parent dies, however it dies
+    (uvicorn re-raises SIGTERM after a clean shutdown, so atexit never runs).
+    The signal follows the *thread* that started it: start it from a thread that
+    lives as long as the database should (the main thread, in practice)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: atexit still stops it
+        pass
 
 
 class DynamoDBLocal:
@@ -65,7 +80,11 @@ class DynamoDBLocal:
         else:
             cmd += ["-inMemory", "-sharedDb"]
         self.proc = subprocess.Popen(
-            cmd, cwd=str(jar.parent), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            cmd,
+            cwd=str(jar.parent),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            preexec_fn=_die_with_parent,
         )
         atexit.register(self.stop)
         self._wait(timeout)
