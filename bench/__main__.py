@@ -34,31 +34,59 @@ def machine() -> str:
 
 
 async def run_nested(settings: Settings, runs: int) -> dict:
+    from concurrent.futures import ThreadPoolExecutor
+
     from bench import nested
     from bench.dataset import seed_nested
 
     ds = seed_nested(100, 10, tag="bench")
     token = mint_token(settings, sub=ds.borrower.user_id, email=ds.borrower.email)
-    rows = {}
-    for name, coro in (
-        ("server", nested.measure_server(settings, token, runs)),
-        ("server, warm process cache", nested.measure_server(settings, token, runs, cached=True)),
-        ("naive", nested.measure_server(settings, token, max(3, runs // 3), naive=True)),
-        ("floor (boto3)", nested.measure_floor(settings, ds, runs)),
-        ("strawberry from memory", nested.measure_memory(ds, runs)),
+    pool = ThreadPoolExecutor(settings.db_threads)
+    async with (
+        nested.server_client(settings, token) as server,
+        nested.server_client(settings, token, cached=True) as cached,
+        nested.server_client(settings, token, naive=True) as naive,
     ):
-        median, samples, requests = await coro
+        measured = await nested.interleaved(
+            {
+                "server": server,
+                "server, warm process cache": cached,
+                "naive": naive,
+                "floor (boto3)": nested.floor_callable(settings, ds, pool),
+                "strawberry from memory": nested.memory_callable(ds),
+            },
+            runs,
+        )
+    pool.shutdown()
+    rows = {}
+    for name, (median, samples, requests) in measured.items():
         rows[name] = {"median_ms": round(median, 1), "min_ms": round(min(samples), 1),
                       "max_ms": round(max(samples), 1), "requests": requests, "runs": len(samples)}
     s, n, f, m = (rows[k]["median_ms"] for k in ("server", "naive", "floor (boto3)", "strawberry from memory"))
-    rows["ratios"] = {"naive/server": round(n / s, 2), "server/(floor+memory)": round(s / (f + m), 2)}
+    rows["ratios"] = {"naive/server": round(n / s, 2), "server/(floor+memory)": round(s / (f + m), 2),
+                      "naive/server (warm cache)": round(n / rows["server, warm process cache"]["median_ms"], 2)}
     return rows
+
+
+def run_live(endpoint: str, settings: Settings, subscribers: int) -> dict:
+    from bench import live
+
+    server = live.Server(endpoint, settings.table_prefix, settings.jwt_secret)
+    try:
+        return {
+            "throughput": asyncio.run(live.throughput(server.url, settings)),
+            "fanout": asyncio.run(live.fanout(server.url, settings, subscribers)),
+        }
+    finally:
+        server.stop()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(prog="bench")
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--out", default="bench/results/latest.json")
+    ap.add_argument("--only", default="", help="comma list of: nested, live, guards")
+    ap.add_argument("--subscribers", type=int, default=1000)
     args = ap.parse_args()
     with DynamoDBLocal() as ddb:
         settings = Settings(dynamodb_endpoint=ddb.endpoint, table_prefix="bench_", create_tables=False,
@@ -67,7 +95,15 @@ def main() -> None:
         db.create_tables(settings)
         results = {"machine": machine(), "date": dt.date.today().isoformat(),
                    "git": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()}
-        results["nested"] = asyncio.run(run_nested(settings, args.runs))
+        only = set(args.only.split(",")) if args.only else {"nested", "live", "guards"}
+        if "nested" in only:
+            results["nested"] = asyncio.run(run_nested(settings, args.runs))
+        if "live" in only:
+            results.update(run_live(ddb.endpoint, settings, args.subscribers))
+        if "guards" in only:
+            from bench import guards_overhead
+
+            results["guards_overhead_us"] = guards_overhead.run(3000)
     print(json.dumps(results, indent=2))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))

@@ -11,6 +11,7 @@ memory: Strawberry executing the same shaped result from memory (no database).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,25 @@ from bench.naive import NaiveLoaders
 from core import db
 from loaders import Loaders
 from core.settings import Settings
+
+
+async def interleaved(variants: dict[str, Any], runs: int, warmup: int = 3) -> dict[str, tuple[float, list[float], int]]:
+    """Run the variants round-robin (A B C D, A B C D, ...) after a warm-up, so
+    every one sees the same machine state (DynamoDB Local's JIT warms up for
+    minutes; run in blocks, whichever ran first would look slowest)."""
+    for _ in range(warmup):
+        for fn in variants.values():
+            await fn()
+    samples: dict[str, list[float]] = {k: [] for k in variants}
+    requests: dict[str, int] = {}
+    for _ in range(runs):
+        for name, fn in variants.items():
+            before = db.TOTALS.total
+            t0 = time.perf_counter()
+            await fn()
+            samples[name].append((time.perf_counter() - t0) * 1000)
+            requests[name] = db.TOTALS.total - before
+    return {k: (statistics.median(v), v, requests[k]) for k, v in samples.items()}
 
 
 async def _time(fn: Any, runs: int) -> tuple[float, list[float], int]:
@@ -110,3 +130,44 @@ async def measure_memory(ds: Dataset, runs: int) -> tuple[float, list[float], in
         assert result.errors is None and len(result.data["loans"]["edges"]) == 100
 
     return await _time(once, runs)
+
+
+@contextlib.asynccontextmanager
+async def server_client(settings: Settings, token: str, naive: bool = False, cached: bool = False) -> Any:
+    """A callable that runs the nested query once against an in-process app."""
+    from server import create_app
+
+    app = create_app(settings, start_background=False)
+    if naive:
+        app.state.graphql.loaders_factory = NaiveLoaders
+    elif not cached:
+        app.state.graphql.loaders_factory = lambda: Loaders(fresh=True)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as c:
+            async def once() -> None:
+                r = await c.post("/graphql", json={"query": NESTED_QUERY}, headers=headers)
+                body = r.json()
+                assert "errors" not in body and len(body["data"]["loans"]["edges"]) == 100, body
+
+            yield once
+
+
+def floor_callable(settings: Settings, ds: Dataset, pool: ThreadPoolExecutor) -> Any:
+    async def once() -> None:
+        n = await asyncio.get_running_loop().run_in_executor(None, floor_fetch, settings, ds, pool)
+        assert n == 1000
+
+    return once
+
+
+def memory_callable(ds: Dataset) -> Any:
+    from bench.memory_schema import build
+
+    schema = build(ds)
+
+    async def once() -> None:
+        result = await schema.execute(NESTED_QUERY)
+        assert result.errors is None and len(result.data["loans"]["edges"]) == 100
+
+    return once

@@ -96,7 +96,7 @@ class QuerySpec:
 @dataclass
 class Page(Generic[T]):
     items: list[T]
-    cursors: list[str]
+    cursors: list[Any]  # str or LazyCursor
     has_next_page: bool
     has_previous_page: bool
 
@@ -110,6 +110,29 @@ class Page(Generic[T]):
 
     def map(self, fn: Callable[[Any], Any]) -> Page[Any]:
         return Page([fn(i) for i in self.items], self.cursors, self.has_next_page, self.has_previous_page)
+
+
+class LazyCursor:
+    """A cursor signed only when it is serialized: most queries never select
+    `cursor` on every edge. graphql-core serializes custom objects as String
+    through `__str__`."""
+
+    __slots__ = ("_item", "_attrs", "_fp", "_secret", "_ttl", "_text")
+
+    def __init__(self, item: Model, attrs: list[Any], fp: str, secret: bytes, ttl: int) -> None:
+        self._item, self._attrs, self._fp, self._secret, self._ttl = item, attrs, fp, secret, ttl
+        self._text: str | None = None
+
+    def __str__(self) -> str:
+        if self._text is None:
+            self._text = encode_cursor(item_key(self._item, self._attrs), self._fp, self._secret, self._ttl)
+        return self._text
+
+    def __eq__(self, other: object) -> bool:
+        return str(self) == str(other)
+
+    def __hash__(self) -> int:
+        return hash(str(self))
 
 
 def item_key(item: Model, key_attrs: list[Any]) -> dict[str, Any]:
@@ -149,9 +172,7 @@ def fetch_page(spec: QuerySpec, args: PageArgs, secret: bytes, ttl_seconds: int)
     if not forward:
         rows.reverse()
     key_attrs = spec.key_attributes()
-    cursors = [
-        encode_cursor(item_key(r, key_attrs), spec.fingerprint, secret, ttl_seconds) for r in rows
-    ]
+    cursors: list[Any] = [LazyCursor(r, key_attrs, spec.fingerprint, secret, ttl_seconds) for r in rows]
     if forward:
         return Page(rows, cursors, has_next_page=more, has_previous_page=beyond)
     return Page(rows, cursors, has_next_page=beyond, has_previous_page=more)
