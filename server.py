@@ -294,7 +294,7 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
             Middleware(AccessLogMiddleware),
             Middleware(BodySizeLimitMiddleware, max_body_bytes=guards.limits.max_body_bytes),
             Middleware(IdempotencyMiddleware, settings=settings),
-            Middleware(GZipMiddleware, minimum_size=1024),
+            Middleware(GZipMiddleware, minimum_size=1024, compresslevel=5),
         ],
         lifespan=lifespan,
     )
