@@ -47,6 +47,13 @@ class Settings:
     webhook_retry_base_seconds: float = 30.0
     webhook_retry_horizon_seconds: float = 3 * 24 * 3600
     webhook_disable_after: int = 20
+    # How long a worker's claim on a webhook delivery lasts.
+    webhook_lease_seconds: float = 30.0
+    # Lease of the one event dispatcher tailing the audit stream.
+    stream_lease_seconds: float = 15.0
+    # Whether a server runs the dispatcher and webhook delivery: auto (only without
+    # Redis), always, never.
+    server_events: str = "auto"
     create_tables: bool = True
     db_threads: int = 32
     log_level: str = "INFO"
@@ -81,6 +88,11 @@ class Settings:
                 _env("WEBHOOK_RETRY_HORIZON_SECONDS", str(d.webhook_retry_horizon_seconds))
             ),
             webhook_disable_after=int(_env("WEBHOOK_DISABLE_AFTER", str(d.webhook_disable_after))),
+            webhook_lease_seconds=float(
+                _env("WEBHOOK_LEASE_SECONDS", str(d.webhook_lease_seconds))
+            ),
+            stream_lease_seconds=float(_env("STREAM_LEASE_SECONDS", str(d.stream_lease_seconds))),
+            server_events=(_env("SERVER_EVENTS", d.server_events) or "auto").strip().lower(),
             create_tables=_bool("CREATE_TABLES", d.create_tables),
             db_threads=int(_env("DB_THREADS", str(d.db_threads))),
             log_level=_env("LOG_LEVEL", d.log_level),

@@ -32,11 +32,12 @@ from typing import Any
 from events.broker import Broker
 from events.stream import Backoff, StreamLease, StreamTailer
 from events.types import DomainEvent, audit_entry_from_record
-from events.webhooks import WebhookDeliverer, WebhookFanout, env_float
+from events.webhooks import WebhookDeliverer, WebhookFanout
 
 log = logging.getLogger("loangraph.events.dispatcher")
 
 InvalidationHook = Callable[[DomainEvent], Any]
+DEFAULT_STREAM_LEASE_SECONDS = 15.0
 
 
 class EventDispatcher:
@@ -55,9 +56,8 @@ class EventDispatcher:
         self.fanout = fanout if fanout is not None else (WebhookFanout() if webhooks else None)
         self.deliverer = deliverer
         self.owner_id = owner_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.lease = StreamLease(
-            self.owner_id, lease_seconds or env_float("STREAM_LEASE_SECONDS", 15.0)
-        )
+        # EventRuntime passes Settings.stream_lease_seconds (LOANGRAPH_STREAM_LEASE_SECONDS).
+        self.lease = StreamLease(self.owner_id, lease_seconds or DEFAULT_STREAM_LEASE_SECONDS)
         self.tailer_options = tailer_options
         self.tailer: StreamTailer | None = None
         self._hooks: list[InvalidationHook] = []

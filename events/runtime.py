@@ -10,7 +10,8 @@
   checkpoint table), all of them deliver webhooks (claims are conditional
   writes). LOANGRAPH_SERVER_EVENTS=always makes replicas also run them (then a
   replica is elected by the same lease and no worker is needed);
-  =never makes a lone server leave them to a worker.
+  =never makes a lone server leave them to a worker. (Settings fields
+  `server_events`, `stream_lease_seconds`, `webhook_lease_seconds`.)
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from typing import Any
 
 from events.broker import Broker, build_broker
@@ -46,8 +46,12 @@ class EventRuntime:
         self.deliverer = (
             WebhookDeliverer(settings, **(deliverer_options or {})) if deliver else None
         )
+        dispatcher_options = dict(dispatcher_options or {})
+        lease = getattr(settings, "stream_lease_seconds", None)
+        if lease:
+            dispatcher_options.setdefault("lease_seconds", lease)
         self.dispatcher = (
-            EventDispatcher(self.broker, deliverer=self.deliverer, **(dispatcher_options or {}))
+            EventDispatcher(self.broker, deliverer=self.deliverer, **dispatcher_options)
             if dispatch
             else None
         )
@@ -55,7 +59,7 @@ class EventRuntime:
 
     @classmethod
     def for_server(cls, settings: Any, **kwargs: Any) -> EventRuntime:
-        mode = (os.environ.get("LOANGRAPH_SERVER_EVENTS") or "auto").lower()
+        mode = (getattr(settings, "server_events", None) or "auto").lower()
         run = mode == "always" or (mode == "auto" and not settings.redis_url)
         return cls(settings, dispatch=run, deliver=run, **kwargs)
 

@@ -69,6 +69,7 @@ from events.types import DomainEvent
 from models import ParticipantGuard, User, Webhook, WebhookDelivery
 from models.participant import guard_key
 from models.webhook import DeliveryAttempt
+from ops.metrics import record_webhook_delivery
 
 log = logging.getLogger("loangraph.events.webhooks")
 
@@ -77,17 +78,11 @@ MAX_ATTEMPT_LOG = 50
 MAX_RETRY_DELAY = 6 * 3600.0
 DELIVERY_TIMEOUT = 5.0
 USER_AGENT = "loangraph-webhooks/1"
+DEFAULT_WEBHOOK_LEASE_SECONDS = 30.0
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def env_float(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get("LOANGRAPH_" + name) or default)
-    except ValueError:
-        return default
 
 
 # ====================================================================== SSRF
@@ -377,7 +372,11 @@ class WebhookDeliverer:
         self.settings = settings
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.poll_interval = poll_interval
-        self.lease_seconds = lease_seconds or env_float("WEBHOOK_LEASE_SECONDS", 30.0)
+        self.lease_seconds = (
+            lease_seconds
+            or getattr(settings, "webhook_lease_seconds", None)
+            or DEFAULT_WEBHOOK_LEASE_SECONDS
+        )
         self.concurrency = concurrency
         self.timeout = timeout
         self._sem = asyncio.Semaphore(concurrency)
@@ -578,6 +577,9 @@ class WebhookDeliverer:
             actions.append(WebhookDelivery.last_status_code.set(result.status_code))
         else:
             actions.append(WebhookDelivery.last_status_code.remove())
+        # Metric outcome of this attempt (loangraph_webhook_deliveries_total{status}):
+        # delivered, retrying (failed, another attempt is scheduled) or failed (gave up).
+        outcome = "delivered" if result.ok else "retrying"
         if result.ok:
             actions += [
                 WebhookDelivery.status.set("DELIVERED"),
@@ -591,6 +593,7 @@ class WebhookDeliverer:
             next_at = now + timedelta(seconds=delay)
             created = delivery.created_at
             if (next_at - created).total_seconds() > self.settings.webhook_retry_horizon_seconds:
+                outcome = "failed"
                 actions += [
                     WebhookDelivery.status.set("FAILED"),
                     WebhookDelivery.next_attempt_at.remove(),
@@ -607,8 +610,11 @@ class WebhookDeliverer:
                     delivery.webhook_id,
                     delivery.delivery_id,
                 )
+                # The POST happened; whoever holds the claim now decides about giving up.
+                record_webhook_delivery("delivered" if result.ok else "retrying")
                 return
             raise
+        record_webhook_delivery(outcome)
         self._count_failures(hook, result.ok)
 
     def _count_failures(self, hook: Webhook, ok: bool) -> None:

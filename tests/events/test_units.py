@@ -215,3 +215,31 @@ async def test_gap_is_skipped_after_gap_wait() -> None:
     await broker.stop()
     with pytest.raises(StopAsyncIteration):
         await sub.__anext__()
+
+
+# ---------------------------------------------------------------- settings
+def test_event_settings_come_from_the_settings_object(monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.settings import Settings
+    from events.runtime import EventRuntime
+
+    defaults = Settings()
+    assert (defaults.server_events, defaults.stream_lease_seconds, defaults.webhook_lease_seconds) == (
+        "auto", 15.0, 30.0,
+    )
+    monkeypatch.setenv("LOANGRAPH_SERVER_EVENTS", "Never")
+    monkeypatch.setenv("LOANGRAPH_STREAM_LEASE_SECONDS", "2.5")
+    monkeypatch.setenv("LOANGRAPH_WEBHOOK_LEASE_SECONDS", "4")
+    s = Settings.from_env()
+    assert (s.server_events, s.stream_lease_seconds, s.webhook_lease_seconds) == ("never", 2.5, 4.0)
+
+    # The runtime reads the object it is given, not the environment.
+    monkeypatch.delenv("LOANGRAPH_SERVER_EVENTS")
+    never = EventRuntime.for_server(s, broker=MemoryBroker())
+    assert never.dispatcher is None and never.deliverer is None
+    rt = EventRuntime.for_server(s.with_(server_events="always"), broker=MemoryBroker())
+    assert rt.dispatcher is not None and rt.dispatcher.lease.ttl == 2.5
+    assert rt.deliverer is not None and rt.deliverer.lease_seconds == 4.0
+    assert EventRuntime.for_server(defaults, broker=MemoryBroker()).dispatcher is not None
+    assert EventRuntime.for_server(
+        defaults.with_(redis_url="redis://127.0.0.1:1/0"), broker=MemoryBroker()
+    ).dispatcher is None

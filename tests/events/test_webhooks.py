@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from core import db
 from core.actor import Actor
@@ -41,6 +42,20 @@ def actor(user_id: str | None = None, admin: bool = False) -> Actor:
 
 def deliveries(webhook_id: str) -> list[WebhookDelivery]:
     return list(WebhookDelivery.query(webhook_id, consistent_read=True))
+
+
+def delivery_counts() -> dict[str, float]:
+    """loangraph_webhook_deliveries_total by status, read from the default registry."""
+    return {
+        status: REGISTRY.get_sample_value("loangraph_webhook_deliveries_total", {"status": status})
+        or 0.0
+        for status in ("delivered", "retrying", "failed")
+    }
+
+
+def moved(before: dict[str, float]) -> dict[str, float]:
+    now = delivery_counts()
+    return {status: now[status] - before[status] for status in now}
 
 
 def runtime(settings, **overrides: Any) -> EventRuntime:
@@ -195,6 +210,7 @@ async def test_retries_until_the_receiver_recovers(settings, receiver) -> None:
     owner = actor()
     hook, secret = await db.run_db(register_webhook, owner, r.url, ["LOAN_FUNDED"])
     rt = runtime(settings, webhook_retry_base_seconds=0.2)
+    counts = delivery_counts()
     await rt.start()
     try:
         loan = new_id()
@@ -202,6 +218,10 @@ async def test_retries_until_the_receiver_recovers(settings, receiver) -> None:
         await eventually(
             lambda: [d.status for d in deliveries(hook.webhook_id)] == ["DELIVERED"], timeout=15
         )
+        # The counter moves once per attempt: two failed attempts retried, one delivered.
+        # (At least: the deliverer also picks up deliveries other tests left due.)
+        await eventually(lambda: moved(counts)["delivered"] >= 1, timeout=5)
+        assert moved(counts)["retrying"] >= 2
         (d,) = await db.run_db(deliveries, hook.webhook_id)
         assert d.attempts == 3 and d.last_status_code == 200 and d.last_error is None
         assert [a.status_code for a in d.attempt_log] == [500, 500, 200]
@@ -251,6 +271,7 @@ async def test_gives_up_after_the_horizon(settings, receiver) -> None:
     owner = actor()
     hook, _ = await db.run_db(register_webhook, owner, r.url, ["LOAN_DELETED"])
     rt = runtime(settings, webhook_retry_base_seconds=0.2, webhook_retry_horizon_seconds=1.0)
+    counts = delivery_counts()
     await rt.start()
     try:
         await db.run_db(write_audit, new_id(), 1, "LOAN_DELETED", borrower_id=owner.user_id)
@@ -260,6 +281,9 @@ async def test_gives_up_after_the_horizon(settings, receiver) -> None:
         (d,) = await db.run_db(deliveries, hook.webhook_id)
         assert 2 <= d.attempts <= 4 and d.last_status_code == 500 and d.next_attempt_at is None
         assert len(d.attempt_log) == d.attempts == len(r.requests)
+        # Every attempt but the last was retried; the last one gave up.
+        await eventually(lambda: moved(counts)["failed"] >= 1, timeout=5)
+        assert moved(counts)["retrying"] >= d.attempts - 1
     finally:
         await rt.stop()
 
