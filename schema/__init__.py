@@ -12,6 +12,7 @@ from schema.audit import AuditEntry
 from guards.extension import QueryGuards
 from guards.limits import DEFAULT_LIMITS
 from schema.errors import ErrorBoundary
+from schema.validation import ValidationByText
 from schema.loans import Loan
 from schema.mutations import Mutation
 from schema.participants import Participant
@@ -38,7 +39,7 @@ def build_schema(extensions: list[type[SchemaExtension]] | None = None) -> straw
             scalar_map=SCALAR_MAP,
             batching_config={"max_operations": DEFAULT_LIMITS.max_batch_operations},
         ),
-        extensions=[*(extensions or EXTRA_EXTENSIONS), ErrorBoundary],
+        extensions=[*(extensions or EXTRA_EXTENSIONS), ValidationByText, ErrorBoundary],
     )
 
 
