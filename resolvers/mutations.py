@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from strawberry.types import Info
 
+from core.db import run_db
 from core.errors import BadUserInput, DomainError, DomainErrors
 from core.ids import expect_global_id, split_key
 from core.permissions import loan_access
@@ -238,8 +239,9 @@ async def register_webhook(info: Info, input: Any) -> Any:
     from services import webhooks
 
     async def run() -> RegisterWebhookPayload:
-        model, secret = await webhooks.register_webhook(
-            info.context.actor, input.url, [e.value for e in input.events]
+        # Blocking (DNS resolution of the URL, the transaction): the thread pool.
+        model, secret = await run_db(
+            webhooks.register_webhook, info.context.actor, input.url, [e.value for e in input.events]
         )
         return RegisterWebhookPayload(webhook=Webhook(_m=model), secret=secret, errors=[])
 
@@ -252,7 +254,7 @@ async def delete_webhook(info: Info, input: Any) -> Any:
     from services import webhooks
 
     async def run() -> DeleteWebhookPayload:
-        model = await webhooks.delete_webhook(info.context.actor, _id(input.id, "Webhook", "id"))
+        model = await run_db(webhooks.delete_webhook, info.context.actor, _id(input.id, "Webhook", "id"))
         return DeleteWebhookPayload(webhook=Webhook(_m=model), errors=[])
 
     return await _guard(lambda e: DeleteWebhookPayload(webhook=None, errors=e), run())
