@@ -56,9 +56,29 @@ CALL_LISTENERS: list[Callable[[str, float, str | None], None]] = []
 ATTEMPT_LISTENERS: list[Callable[[str, str], None]] = []
 
 
+# DynamoDB calls made on a thread that runs an event loop (they block it). The
+# test suite asserts this stays empty: every call must go through `run_db`.
+ON_LOOP_CALLS: list[str] = []
+
+
+def _record_on_loop_call(op: str) -> None:
+    """A blocking call on an event-loop thread, unless a test made it directly
+    (tests may read the tables to check what the code wrote)."""
+    import traceback
+
+    stack = traceback.extract_stack(limit=40)
+    if any("/tests/" in frame.filename for frame in stack):
+        return
+    where = next((f"{f.filename}:{f.lineno}" for f in reversed(stack)
+                  if "/site-packages/" not in f.filename and not f.filename.endswith("core/db.py")), "?")
+    ON_LOOP_CALLS.append(f"{op} from {where}")
+
+
 def _before_send(**kwargs: Any) -> None:
     model = kwargs.get("model")
     op = getattr(model, "name", "Unknown")
+    if asyncio._get_running_loop() is not None:
+        _record_on_loop_call(op)
     TOTALS.add(op)
     stats = current_stats.get()
     if stats is not None:

@@ -78,3 +78,12 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
             yield c
+
+
+@pytest.fixture(autouse=True)
+def _no_blocking_dynamodb_calls_on_the_event_loop():
+    """Every test: no DynamoDB request was sent from a thread running an event
+    loop (blocking PynamoDB calls belong in `core.db.run_db`)."""
+    db.ON_LOOP_CALLS.clear()
+    yield
+    assert not db.ON_LOOP_CALLS, f"blocking DynamoDB calls on the event loop: {db.ON_LOOP_CALLS[:5]}"
