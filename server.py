@@ -4,6 +4,7 @@ browser), /v1/graphql, /healthz, /readyz, and the browser assets."""
 from __future__ import annotations
 
 
+import asyncio
 import contextlib
 import logging
 import uuid
@@ -138,7 +139,12 @@ class LoangraphGraphQL(GuardedViewMixin, GraphQL):
         try:
             token = bearer_token(header)
             if token is not None:
-                ctx.viewer = decode_token(token, self.settings)
+                if self.settings.jwks and self.settings.jwks.startswith(("http://", "https://")):
+                    # May fetch the JWKS over HTTP (cached 5 min): off the event loop.
+                    loop = asyncio.get_running_loop()
+                    ctx.viewer = await loop.run_in_executor(None, decode_token, token, self.settings)
+                else:
+                    ctx.viewer = decode_token(token, self.settings)
         except AuthError as exc:
             ctx.auth_error = exc
             return

@@ -14,6 +14,9 @@ import jwt
 from core.settings import Settings
 
 
+DEV_SECRET = Settings().jwt_secret
+
+
 @dataclass(frozen=True)
 class Viewer:
     user_id: str
@@ -65,7 +68,11 @@ def decode_token(token: str, settings: Settings) -> Viewer:
         if alg == "RS256" and settings.jwks:
             key: object = _rs256_key(token, settings.jwks)
             algorithms = ["RS256"]
-        elif alg == "HS256" and settings.jwt_secret:
+        elif alg == "HS256" and settings.jwt_secret and not (
+            settings.jwks and settings.jwt_secret == DEV_SECRET
+        ):
+            # With a JWKS configured (production), the built-in development
+            # secret is never accepted: only a secret set on purpose is.
             key = settings.jwt_secret
             algorithms = ["HS256"]
         else:
