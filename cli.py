@@ -40,6 +40,20 @@ def _database(persist: bool = True):
     return settings, launcher
 
 
+def _refuse_dev_secret_on_aws(settings) -> None:  # type: ignore[no-untyped-def]
+    """Real AWS with the public development secret and no JWKS: anyone could mint
+    tokens. Refuse to start."""
+    from core.auth import DEV_SECRET
+
+    if not settings.dynamodb_endpoint and settings.jwt_secret == DEV_SECRET and not settings.jwks:
+        typer.echo(
+            "refusing to serve real AWS with the development JWT secret: set LOANGRAPH_JWKS "
+            "(RS256) or LOANGRAPH_JWT_SECRET",
+            err=True,
+        )
+        raise typer.Exit(2)
+
+
 def _endpoint_file(data_dir: str) -> Path:
     return Path(data_dir) / "dynamodb.endpoint"
 
@@ -70,6 +84,7 @@ def serve(
     from core import db
 
     settings, launcher = _database()
+    _refuse_dev_secret_on_aws(settings)
     if launcher is not None and launcher.data_dir:
         marker = _endpoint_file(launcher.data_dir)
         marker.write_text(launcher.endpoint)

@@ -76,3 +76,12 @@ def test_serve_seed_restart(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(30)
+
+
+def test_refuses_real_aws_with_the_development_secret(tmp_path: Path) -> None:
+    e = {k: v for k, v in os.environ.items() if not k.startswith("LOANGRAPH_")}
+    e["AWS_REGION"] = "eu-west-1"
+    r = subprocess.run([str(ROOT / ".venv/bin/loangraph"), "serve"], cwd=ROOT, env=e,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert "development JWT secret" in r.stderr
