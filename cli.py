@@ -12,7 +12,9 @@ import typer
 
 from core.settings import get_settings, reset_settings
 
-app = typer.Typer(help="loangraph: GraphQL API for private lending marketplaces.", no_args_is_help=True)
+app = typer.Typer(
+    help="loangraph: GraphQL API for private lending marketplaces.", no_args_is_help=True
+)
 
 
 def _database(persist: bool = True):
@@ -130,7 +132,9 @@ def token(
     """Print a development JWT (HS256 with LOANGRAPH_JWT_SECRET)."""
     from core.auth import mint_token
 
-    typer.echo(mint_token(get_settings(), sub=sub, email=email, admin=admin, name=name, ttl_seconds=ttl))
+    typer.echo(
+        mint_token(get_settings(), sub=sub, email=email, admin=admin, name=name, ttl_seconds=ttl)
+    )
 
 
 @app.command()
@@ -230,9 +234,8 @@ def migrate_legacy_cmd(
 
     import anyio
 
-    from services.migrate import migrate_legacy
-
     from core.errors import DomainError
+    from services.migrate import migrate_legacy
 
     _database()
     try:
@@ -240,8 +243,12 @@ def migrate_legacy_cmd(
     except DomainError as exc:
         typer.echo(f"migrate-legacy: {exc.message}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(json.dumps({"summary": report.summary(), "merged": report.merged,
-                           "refused": report.refused}, indent=2))
+    typer.echo(
+        json.dumps(
+            {"summary": report.summary(), "merged": report.merged, "refused": report.refused},
+            indent=2,
+        )
+    )
 
 
 def main() -> None:

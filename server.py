@@ -3,7 +3,6 @@ browser), /v1/graphql, /healthz, /readyz, and the browser assets."""
 
 from __future__ import annotations
 
-
 import asyncio
 import contextlib
 import logging
@@ -12,15 +11,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
-from cross_web import HTTPException
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET
@@ -49,7 +48,8 @@ ASSETS: dict[str, Path] = {
     "graphiql/graphiql.min.js": NODE_MODULES / "graphiql/graphiql.min.js",
     "graphiql/graphiql.min.css": NODE_MODULES / "graphiql/graphiql.min.css",
     "react/react.production.min.js": NODE_MODULES / "react/umd/react.production.min.js",
-    "react-dom/react-dom.production.min.js": NODE_MODULES / "react-dom/umd/react-dom.production.min.js",
+    "react-dom/react-dom.production.min.js": NODE_MODULES
+    / "react-dom/umd/react-dom.production.min.js",
     "graphql-ws/graphql-ws.min.js": NODE_MODULES / "graphql-ws/umd/graphql-ws.min.js",
     # The live funding page's own script and style (static/, docs/live-page.md).
     "live/live.js": ROOT / "static/live.js",
@@ -96,7 +96,9 @@ class LoangraphGraphQL(GuardedViewMixin, GraphQL):
     graphql_transport_ws_handler_class = TrackedTransportWSHandler
     graphql_ws_handler_class = TrackedWSHandler
 
-    def __init__(self, schema: Any, settings: Settings, app_state: dict[str, Any], **kwargs: Any) -> None:
+    def __init__(
+        self, schema: Any, settings: Settings, app_state: dict[str, Any], **kwargs: Any
+    ) -> None:
         super().__init__(schema, allowed_origins=settings.allowed_origins, **kwargs)
         self.settings = settings
         self.app_state = app_state
@@ -142,7 +144,9 @@ class LoangraphGraphQL(GuardedViewMixin, GraphQL):
                 if self.settings.jwks and self.settings.jwks.startswith(("http://", "https://")):
                     # May fetch the JWKS over HTTP (cached 5 min): off the event loop.
                     loop = asyncio.get_running_loop()
-                    ctx.viewer = await loop.run_in_executor(None, decode_token, token, self.settings)
+                    ctx.viewer = await loop.run_in_executor(
+                        None, decode_token, token, self.settings
+                    )
                 else:
                     ctx.viewer = decode_token(token, self.settings)
         except AuthError as exc:
@@ -164,10 +168,14 @@ class LoangraphGraphQL(GuardedViewMixin, GraphQL):
         params = getattr(context, "connection_params", None) or {}
         header = params.get("authorization") or params.get("Authorization")
         if header is None and isinstance(params.get("headers"), dict):
-            header = params["headers"].get("authorization") or params["headers"].get("Authorization")
+            header = params["headers"].get("authorization") or params["headers"].get(
+                "Authorization"
+            )
         await self._authenticate(context, header)
         if context.auth_error is not None or context.viewer is None:
-            raise ConnectionRejectionError({"message": str(context.auth_error or "Authentication required")})
+            raise ConnectionRejectionError(
+                {"message": str(context.auth_error or "Authentication required")}
+            )
         return None
 
     async def render_graphql_ide(self, request: Request) -> Response:
@@ -217,7 +225,9 @@ async def readyz(request: Request) -> Response:
         with anyio_fail_after(2.0):
             await db.run_db(models.Loan.describe_table)
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
-        return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
+        return JSONResponse(
+            {"status": "unavailable", "database": type(exc).__name__}, status_code=503
+        )
     return JSONResponse({"status": "ready"})
 
 
@@ -344,6 +354,3 @@ def app_from_env() -> Starlette:
     """uvicorn factory: `uvicorn --factory server:app_from_env`."""
     configure_logging(get_settings().log_level)
     return create_app(get_settings())
-
-
-

@@ -1,6 +1,6 @@
 """`make bench`: start DynamoDB Local, seed, measure, print a table (and save JSON).
 
-    .venv/bin/python -m bench [--runs 15] [--only nested,guards,...]
+.venv/bin/python -m bench [--runs 15] [--only nested,guards,...]
 """
 
 from __future__ import annotations
@@ -60,11 +60,21 @@ async def run_nested(settings: Settings, runs: int) -> dict:
     pool.shutdown()
     rows = {}
     for name, (median, samples, requests) in measured.items():
-        rows[name] = {"median_ms": round(median, 1), "min_ms": round(min(samples), 1),
-                      "max_ms": round(max(samples), 1), "requests": requests, "runs": len(samples)}
-    s, n, f, m = (rows[k]["median_ms"] for k in ("server", "naive", "floor (boto3)", "strawberry from memory"))
-    rows["ratios"] = {"naive/server": round(n / s, 2), "server/(floor+memory)": round(s / (f + m), 2),
-                      "naive/server (warm cache)": round(n / rows["server, warm process cache"]["median_ms"], 2)}
+        rows[name] = {
+            "median_ms": round(median, 1),
+            "min_ms": round(min(samples), 1),
+            "max_ms": round(max(samples), 1),
+            "requests": requests,
+            "runs": len(samples),
+        }
+    s, n, f, m = (
+        rows[k]["median_ms"] for k in ("server", "naive", "floor (boto3)", "strawberry from memory")
+    )
+    rows["ratios"] = {
+        "naive/server": round(n / s, 2),
+        "server/(floor+memory)": round(s / (f + m), 2),
+        "naive/server (warm cache)": round(n / rows["server, warm process cache"]["median_ms"], 2),
+    }
     return rows
 
 
@@ -89,12 +99,21 @@ def main() -> None:
     ap.add_argument("--subscribers", type=int, default=1000)
     args = ap.parse_args()
     with DynamoDBLocal() as ddb:
-        settings = Settings(dynamodb_endpoint=ddb.endpoint, table_prefix="bench_", create_tables=False,
-                            jwt_secret="bench-secret-0123456789abcdef0123456789")
+        settings = Settings(
+            dynamodb_endpoint=ddb.endpoint,
+            table_prefix="bench_",
+            create_tables=False,
+            jwt_secret="bench-secret-0123456789abcdef0123456789",
+        )
         db.configure(settings)
         db.create_tables(settings)
-        results = {"machine": machine(), "date": dt.date.today().isoformat(),
-                   "git": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()}
+        results = {
+            "machine": machine(),
+            "date": dt.date.today().isoformat(),
+            "git": subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+            ).stdout.strip(),
+        }
         only = set(args.only.split(",")) if args.only else {"nested", "live", "guards"}
         if "nested" in only:
             results["nested"] = asyncio.run(run_nested(settings, args.runs))

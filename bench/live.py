@@ -42,11 +42,23 @@ class Server:
     def __init__(self, endpoint: str, prefix: str, secret: str, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        environ = {**os.environ, "LOANGRAPH_DYNAMODB_ENDPOINT": endpoint, "LOANGRAPH_TABLE_PREFIX": prefix,
-                   "LOANGRAPH_JWT_SECRET": secret, "LOANGRAPH_PORT": str(self.port),
-                   "LOANGRAPH_RATE_LIMIT_POINTS": "100000000", "LOANGRAPH_LOG_LEVEL": "WARNING", **env}
-        self.proc = subprocess.Popen([str(ROOT / ".venv/bin/loangraph"), "serve"], cwd=ROOT, env=environ,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        environ = {
+            **os.environ,
+            "LOANGRAPH_DYNAMODB_ENDPOINT": endpoint,
+            "LOANGRAPH_TABLE_PREFIX": prefix,
+            "LOANGRAPH_JWT_SECRET": secret,
+            "LOANGRAPH_PORT": str(self.port),
+            "LOANGRAPH_RATE_LIMIT_POINTS": "100000000",
+            "LOANGRAPH_LOG_LEVEL": "WARNING",
+            **env,
+        }
+        self.proc = subprocess.Popen(
+            [str(ROOT / ".venv/bin/loangraph"), "serve"],
+            cwd=ROOT,
+            env=environ,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -61,24 +73,40 @@ class Server:
         self.proc.wait(20)
 
 
-async def _gql(c: httpx.AsyncClient, query: str, variables: dict[str, Any], token: str) -> dict[str, Any]:
-    r = await c.post("/graphql", json={"query": query, "variables": variables}, headers={"Authorization": f"Bearer {token}"})
+async def _gql(
+    c: httpx.AsyncClient, query: str, variables: dict[str, Any], token: str
+) -> dict[str, Any]:
+    r = await c.post(
+        "/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     body = r.json()
     assert "errors" not in body, body
     return body["data"]
 
 
-async def _loan_with_lenders(c: httpx.AsyncClient, settings: Settings, lenders: int) -> tuple[str, str, list[tuple[str, str]]]:
+async def _loan_with_lenders(
+    c: httpx.AsyncClient, settings: Settings, lenders: int
+) -> tuple[str, str, list[tuple[str, str]]]:
     b = f"bench-b-{uuid.uuid4().hex[:6]}"
     tb = mint_token(settings, sub=b, email=f"{b}@example.com")
-    d = await _gql(c, "mutation($i: CreateLoanInput!) { createLoan(input: $i) { loan { id } } }",
-                   {"i": {"title": "Bench loan", "amount": "100000", "interestRate": "6.5", "termMonths": 36}}, tb)
+    d = await _gql(
+        c,
+        "mutation($i: CreateLoanInput!) { createLoan(input: $i) { loan { id } } }",
+        {"i": {"title": "Bench loan", "amount": "100000", "interestRate": "6.5", "termMonths": 36}},
+        tb,
+    )
     loan = d["createLoan"]["loan"]["id"]
     invited = []
     for i in range(lenders):
         email = f"{b}-l{i}@example.com"
-        d = await _gql(c, "mutation($i: InviteParticipantInput!) { inviteParticipant(input: $i) { participant { id } } }",
-                       {"i": {"loanId": loan, "email": email, "amount": "100"}}, tb)
+        d = await _gql(
+            c,
+            "mutation($i: InviteParticipantInput!) { inviteParticipant(input: $i) { participant { id } } }",
+            {"i": {"loanId": loan, "email": email, "amount": "100"}},
+            tb,
+        )
         invited.append((email, d["inviteParticipant"]["participant"]["id"]))
     return loan, tb, invited
 
@@ -88,12 +116,20 @@ def _pct(samples: list[float], p: float) -> float:
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
-async def throughput(url: str, settings: Settings, seconds: float = 8.0, levels: tuple[int, ...] = (1, 8, 32)) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=httpx.Limits(max_connections=64)) as c:
+async def throughput(
+    url: str, settings: Settings, seconds: float = 8.0, levels: tuple[int, ...] = (1, 8, 32)
+) -> dict[str, Any]:
+    async with httpx.AsyncClient(
+        base_url=url, timeout=30, limits=httpx.Limits(max_connections=64)
+    ) as c:
         loan, tb, invited = await _loan_with_lenders(c, settings, 10)
         for email, pid in invited[:5]:
-            await _gql(c, "mutation($i: RespondToInvitationInput!) { acceptInvitation(input: $i) { errors { code } } }",
-                       {"i": {"participantId": pid}}, mint_token(settings, sub=email.split("@")[0], email=email))
+            await _gql(
+                c,
+                "mutation($i: RespondToInvitationInput!) { acceptInvitation(input: $i) { errors { code } } }",
+                {"i": {"participantId": pid}},
+                mint_token(settings, sub=email.split("@")[0], email=email),
+            )
         out: dict[str, Any] = {}
         body = {"query": LOAN_PAGE, "variables": {"id": loan}}
         headers = {"Authorization": f"Bearer {tb}"}
@@ -108,13 +144,15 @@ async def throughput(url: str, settings: Settings, seconds: float = 8.0, levels:
                     latencies.append((time.perf_counter() - t0) * 1000)
                     assert r.status_code == 200 and "errors" not in r.json(), r.text[:300]
 
-            await client() if n == 0 else None
             t0 = time.monotonic()
             await asyncio.gather(*(client() for _ in range(n)))
             elapsed = time.monotonic() - t0
-            out[f"{n} clients"] = {"requests_per_s": round(len(latencies) / elapsed, 1),
-                                   "p50_ms": round(statistics.median(latencies), 1),
-                                   "p99_ms": round(_pct(latencies, 99), 1), "requests": len(latencies)}
+            out[f"{n} clients"] = {
+                "requests_per_s": round(len(latencies) / elapsed, 1),
+                "p50_ms": round(statistics.median(latencies), 1),
+                "p99_ms": round(_pct(latencies, 99), 1),
+                "requests": len(latencies),
+            }
         return out
 
 
@@ -129,11 +167,27 @@ async def fanout(url: str, settings: Settings, subscribers: int = 1000) -> dict[
 
         async def open_one(i: int) -> Any:
             async with sem:
-                token = mint_token(settings, sub=f"watcher-{i}", email=f"watcher-{i}@example.com", admin=True)
-                ws = await connect(ws_url, subprotocols=["graphql-transport-ws"], open_timeout=60, max_queue=None)  # type: ignore[list-item]
-                await ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}))
+                token = mint_token(
+                    settings, sub=f"watcher-{i}", email=f"watcher-{i}@example.com", admin=True
+                )
+                ws = await connect(
+                    ws_url, subprotocols=["graphql-transport-ws"], open_timeout=60, max_queue=None
+                )  # type: ignore[list-item]
+                await ws.send(
+                    json.dumps(
+                        {"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}
+                    )
+                )
                 assert json.loads(await ws.recv())["type"] == "connection_ack"
-                await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": sub_q, "variables": {"id": loan}}}))
+                await ws.send(
+                    json.dumps(
+                        {
+                            "id": "1",
+                            "type": "subscribe",
+                            "payload": {"query": sub_q, "variables": {"id": loan}},
+                        }
+                    )
+                )
                 first = json.loads(await ws.recv())
                 assert first["type"] == "next", first
                 return ws
@@ -151,12 +205,19 @@ async def fanout(url: str, settings: Settings, subscribers: int = 1000) -> dict[
 
         waiters = [asyncio.create_task(wait_update(ws)) for ws in conns]
         email, pid = invited[0]
-        await _gql(c, "mutation($i: RespondToInvitationInput!) { acceptInvitation(input: $i) { errors { code } } }",
-                   {"i": {"participantId": pid}}, mint_token(settings, sub=email.split("@")[0], email=email))
+        await _gql(
+            c,
+            "mutation($i: RespondToInvitationInput!) { acceptInvitation(input: $i) { errors { code } } }",
+            {"i": {"participantId": pid}},
+            mint_token(settings, sub=email.split("@")[0], email=email),
+        )
         committed = time.perf_counter()
         await asyncio.wait_for(asyncio.gather(*waiters), 60)
         for ws in conns:
             await ws.close()
-        return {"subscribers": subscribers, "open_all_s": round(opened, 1),
-                "commit_to_first_ms": round((min(arrivals) - committed) * 1000, 1),
-                "commit_to_last_ms": round((max(arrivals) - committed) * 1000, 1)}
+        return {
+            "subscribers": subscribers,
+            "open_all_s": round(opened, 1),
+            "commit_to_first_ms": round((min(arrivals) - committed) * 1000, 1),
+            "commit_to_last_ms": round((max(arrivals) - committed) * 1000, 1),
+        }

@@ -43,7 +43,9 @@ class MLoan:
 
     @strawberry.field
     async def participants(self, first: int = 20) -> MParticipantConnection:
-        return MParticipantConnection(edges=[MParticipantEdge(node=p) for p in self.participants_[:first]])
+        return MParticipantConnection(
+            edges=[MParticipantEdge(node=p) for p in self.participants_[:first]]
+        )
 
 
 @strawberry.type
@@ -61,13 +63,21 @@ def build(dataset) -> strawberry.Schema:  # type: ignore[no-untyped-def]
     for p in dataset.participants:
         by_loan.setdefault(p.loan_id, []).append(
             MParticipant(
-                participant_id=p.participant_id, lender_email=p.lender_email,
-                contribution_amount=p.contribution_amount, status=p.status,
+                participant_id=p.participant_id,
+                lender_email=p.lender_email,
+                contribution_amount=p.contribution_amount,
+                status=p.status,
                 lender=MUser(user_id=p.lender_id, display_name=p.lender_id),
             )
         )
     loans = [
-        MLoan(loan_id=l.loan_id, title=l.title, amount=l.amount, status=l.status, participants_=by_loan[l.loan_id])
+        MLoan(
+            loan_id=l.loan_id,
+            title=l.title,
+            amount=l.amount,
+            status=l.status,
+            participants_=by_loan[l.loan_id],
+        )
         for l in dataset.loans
     ]
 

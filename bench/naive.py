@@ -7,8 +7,7 @@ from functools import cached_property
 
 from aiodataloader import DataLoader
 
-from loaders import Loaders
-from loaders import records
+from loaders import Loaders, records
 
 
 def _unbatched(cls: type) -> DataLoader:

@@ -22,11 +22,13 @@ import httpx
 from bench.dataset import NESTED_QUERY, Dataset
 from bench.naive import NaiveLoaders
 from core import db
-from loaders import Loaders
 from core.settings import Settings
+from loaders import Loaders
 
 
-async def interleaved(variants: dict[str, Any], runs: int, warmup: int = 3) -> dict[str, tuple[float, list[float], int]]:
+async def interleaved(
+    variants: dict[str, Any], runs: int, warmup: int = 3
+) -> dict[str, tuple[float, list[float], int]]:
     """Run the variants round-robin (A B C D, A B C D, ...) after a warm-up, so
     every one sees the same machine state (DynamoDB Local's JIT warms up for
     minutes; run in blocks, whichever ran first would look slowest)."""
@@ -57,8 +59,14 @@ async def _time(fn: Any, runs: int) -> tuple[float, list[float], int]:
     return statistics.median(samples), samples, requests
 
 
-async def measure_server(settings: Settings, token: str, runs: int, naive: bool = False, cached: bool = False,
-                         app_hook: Any = None) -> tuple[float, list[float], int]:
+async def measure_server(
+    settings: Settings,
+    token: str,
+    runs: int,
+    naive: bool = False,
+    cached: bool = False,
+    app_hook: Any = None,
+) -> tuple[float, list[float], int]:
     from server import create_app
 
     app = create_app(settings, start_background=False)
@@ -69,13 +77,16 @@ async def measure_server(settings: Settings, token: str, runs: int, naive: bool 
     if app_hook is not None:
         app_hook(app)
     headers = {"Authorization": f"Bearer {token}"}
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as c:
-            async def once() -> None:
-                r = await c.post("/graphql", json={"query": NESTED_QUERY}, headers=headers)
-                body = r.json()
-                assert "errors" not in body and len(body["data"]["loans"]["edges"]) == 100, body
-            return await _time(once, runs)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://bench"
+    ) as c:
+
+        async def once() -> None:
+            r = await c.post("/graphql", json={"query": NESTED_QUERY}, headers=headers)
+            body = r.json()
+            assert "errors" not in body and len(body["data"]["loans"]["edges"]) == 100, body
+
+        return await _time(once, runs)
 
 
 def floor_fetch(settings: Settings, ds: Dataset, pool: ThreadPoolExecutor) -> int:
@@ -83,30 +94,44 @@ def floor_fetch(settings: Settings, ds: Dataset, pool: ThreadPoolExecutor) -> in
     client = db.boto_client()
     p = settings.table_prefix
     loans = client.query(
-        TableName=p + "loans", IndexName="borrower-created-index", Limit=101,
-        KeyConditionExpression="borrower_id = :b", ExpressionAttributeValues={":b": {"S": ds.borrower.user_id}},
+        TableName=p + "loans",
+        IndexName="borrower-created-index",
+        Limit=101,
+        KeyConditionExpression="borrower_id = :b",
+        ExpressionAttributeValues={":b": {"S": ds.borrower.user_id}},
         FilterExpression="attribute_not_exists(deleted_at)",
     )["Items"][:100]
 
     def parts(loan_id: str) -> list[dict]:
         return client.query(
-            TableName=p + "participants", Limit=11, KeyConditionExpression="loan_id = :l",
-            ExpressionAttributeValues={":l": {"S": loan_id}}, FilterExpression="attribute_not_exists(deleted_at)",
+            TableName=p + "participants",
+            Limit=11,
+            KeyConditionExpression="loan_id = :l",
+            ExpressionAttributeValues={":l": {"S": loan_id}},
+            FilterExpression="attribute_not_exists(deleted_at)",
         )["Items"][:10]
 
     all_parts = [x for chunk in pool.map(parts, [l["loan_id"]["S"] for l in loans]) for x in chunk]
     ids = sorted({x["lender_id"]["S"] for x in all_parts})
 
     def users(chunk: list[str]) -> list[dict]:
-        out = client.batch_get_item(RequestItems={p + "users": {"Keys": [{"user_id": {"S": i}} for i in chunk]}})
+        out = client.batch_get_item(
+            RequestItems={p + "users": {"Keys": [{"user_id": {"S": i}} for i in chunk]}}
+        )
         return out["Responses"][p + "users"]
 
-    found = [u for chunk in pool.map(users, [ids[i:i + 100] for i in range(0, len(ids), 100)]) for u in chunk]
+    found = [
+        u
+        for chunk in pool.map(users, [ids[i : i + 100] for i in range(0, len(ids), 100)])
+        for u in chunk
+    ]
     assert len(found) == len(ids) == 1000
     return len(all_parts)
 
 
-async def measure_floor(settings: Settings, ds: Dataset, runs: int) -> tuple[float, list[float], int]:
+async def measure_floor(
+    settings: Settings, ds: Dataset, runs: int
+) -> tuple[float, list[float], int]:
     pool = ThreadPoolExecutor(settings.db_threads)
     loop = asyncio.get_running_loop()
 
@@ -133,7 +158,9 @@ async def measure_memory(ds: Dataset, runs: int) -> tuple[float, list[float], in
 
 
 @contextlib.asynccontextmanager
-async def server_client(settings: Settings, token: str, naive: bool = False, cached: bool = False) -> Any:
+async def server_client(
+    settings: Settings, token: str, naive: bool = False, cached: bool = False
+) -> Any:
     """A callable that runs the nested query once against an in-process app."""
     from server import create_app
 
@@ -143,14 +170,16 @@ async def server_client(settings: Settings, token: str, naive: bool = False, cac
     elif not cached:
         app.state.graphql.loaders_factory = lambda: Loaders(fresh=True)
     headers = {"Authorization": f"Bearer {token}"}
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as c:
-            async def once() -> None:
-                r = await c.post("/graphql", json={"query": NESTED_QUERY}, headers=headers)
-                body = r.json()
-                assert "errors" not in body and len(body["data"]["loans"]["edges"]) == 100, body
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://bench"
+    ) as c:
 
-            yield once
+        async def once() -> None:
+            r = await c.post("/graphql", json={"query": NESTED_QUERY}, headers=headers)
+            body = r.json()
+            assert "errors" not in body and len(body["data"]["loans"]["edges"]) == 100, body
+
+        yield once
 
 
 def floor_callable(settings: Settings, ds: Dataset, pool: ThreadPoolExecutor) -> Any:

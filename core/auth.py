@@ -13,7 +13,6 @@ import jwt
 
 from core.settings import Settings
 
-
 DEV_SECRET = Settings().jwt_secret
 
 
@@ -68,8 +67,10 @@ def decode_token(token: str, settings: Settings) -> Viewer:
         if alg == "RS256" and settings.jwks:
             key: object = _rs256_key(token, settings.jwks)
             algorithms = ["RS256"]
-        elif alg == "HS256" and settings.jwt_secret and not (
-            settings.jwks and settings.jwt_secret == DEV_SECRET
+        elif (
+            alg == "HS256"
+            and settings.jwt_secret
+            and not (settings.jwks and settings.jwt_secret == DEV_SECRET)
         ):
             # With a JWKS configured (production), the built-in development
             # secret is never accepted: only a secret set on purpose is.

@@ -69,8 +69,14 @@ def _record_on_loop_call(op: str) -> None:
     stack = traceback.extract_stack(limit=40)
     if any("/tests/" in frame.filename for frame in stack):
         return
-    where = next((f"{f.filename}:{f.lineno}" for f in reversed(stack)
-                  if "/site-packages/" not in f.filename and not f.filename.endswith("core/db.py")), "?")
+    where = next(
+        (
+            f"{f.filename}:{f.lineno}"
+            for f in reversed(stack)
+            if "/site-packages/" not in f.filename and not f.filename.endswith("core/db.py")
+        ),
+        "?",
+    )
     ON_LOOP_CALLS.append(f"{op} from {where}")
 
 

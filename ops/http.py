@@ -98,19 +98,16 @@ def refuse(request: Request) -> Response | None:
     if request.method == "POST":
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != JSON:
-            return _error(
-                request, 415, f"Unsupported Media Type: send the request body as {JSON}"
-            )
+            return _error(request, 415, f"Unsupported Media Type: send the request body as {JSON}")
     return None
 
 
-def _error(request: Request, status: int, message: str, headers: dict[str, str] | None = None
-           ) -> Response:
+def _error(
+    request: Request, status: int, message: str, headers: dict[str, str] | None = None
+) -> Response:
     media = _state(request).get("media_type") or JSON
     body = {"errors": [{"message": message, "extensions": {"code": "BAD_USER_INPUT"}}]}
-    return Response(
-        json.dumps(body), status_code=status, headers=headers, media_type=media
-    )
+    return Response(json.dumps(body), status_code=status, headers=headers, media_type=media)
 
 
 def error_response(request: Request, exc: HTTPException) -> Response:

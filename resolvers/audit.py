@@ -25,17 +25,24 @@ _RECORD_TABLES = {"Loan": "loans", "Participant": "participants", "Webhook": "we
 
 def _connection(page) -> AuditEntryConnection:  # type: ignore[no-untyped-def]
     return AuditEntryConnection(
-        edges=[AuditEntryEdge(cursor=c, node=AuditEntry(_m=m)) for m, c in zip(page.items, page.cursors)],
+        edges=[
+            AuditEntryEdge(cursor=c, node=AuditEntry(_m=m))
+            for m, c in zip(page.items, page.cursors)
+        ],
         page_info=PageInfo.of(page),
     )
 
 
-async def resolve_loan_audit_trail(info: Info, loan, first, after, last, before) -> AuditEntryConnection:  # type: ignore[no-untyped-def]
+async def resolve_loan_audit_trail(
+    info: Info, loan, first, after, last, before
+) -> AuditEntryConnection:  # type: ignore[no-untyped-def]
     """The loan's and its participants' entries in one Query (GSI loan_id + sk)."""
     if loan._access < Access.BORROWER:
         raise Forbidden("Only the borrower and admins may read a loan's audit trail")
     args = page_args(first, after, last, before)
-    spec = QuerySpec(A, loan._m.loan_id, index=A.by_loan, fingerprint=fingerprint("auditTrail", loan._m.loan_id))
+    spec = QuerySpec(
+        A, loan._m.loan_id, index=A.by_loan, fingerprint=fingerprint("auditTrail", loan._m.loan_id)
+    )
     return _connection(await run_page(info.context, spec, args))
 
 
@@ -50,7 +57,9 @@ def record_key_for(record_id: str) -> str:
     kind, key = from_global_id(record_id)
     table = _RECORD_TABLES.get(kind)
     if table is None:
-        raise BadUserInput(f"Audit entries are kept for {', '.join(_RECORD_TABLES)} records", argument="filter")
+        raise BadUserInput(
+            f"Audit entries are kept for {', '.join(_RECORD_TABLES)} records", argument="filter"
+        )
     return models.audit.record_key(table, key)
 
 
@@ -94,5 +103,7 @@ async def resolve_audit_log(
         c = A.action == action.value
         filt = c if filt is None else filt & c
     fp = fingerprint("auditLog", record_id, actor_id, action and action.value, from_, to)
-    spec = QuerySpec(A, hash_key, index=index, range_condition=range_cond, filter_condition=filt, fingerprint=fp)
+    spec = QuerySpec(
+        A, hash_key, index=index, range_condition=range_cond, filter_condition=filt, fingerprint=fp
+    )
     return _connection(await run_page(info.context, spec, args))

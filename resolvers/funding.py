@@ -19,7 +19,7 @@ M = models.LoanMetric
 
 
 def bucket_of(ts: dt.datetime, bucket: str) -> dt.datetime:
-    ts = ts.astimezone(dt.timezone.utc)
+    ts = ts.astimezone(dt.UTC)
     if bucket == "HOUR":
         return ts.replace(minute=0, second=0, microsecond=0)
     return ts.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -31,12 +31,20 @@ def _key_attrs() -> list[Any]:
 
 
 def _rows(loan_id: str, cond: Any, forward: bool, start: dict[str, Any] | None) -> Iterator[Any]:
-    return iter(M.query(loan_id, range_key_condition=cond, scan_index_forward=forward,
-                        last_evaluated_key=start, page_size=100))
+    return iter(
+        M.query(
+            loan_id,
+            range_key_condition=cond,
+            scan_index_forward=forward,
+            last_evaluated_key=start,
+            page_size=100,
+        )
+    )
 
 
-def fetch_bucketed(loan_id: str, cond: Any, bucket: str, args: PageArgs, fp: str,
-                   secret: bytes, ttl: int) -> Page[Any]:
+def fetch_bucketed(
+    loan_id: str, cond: Any, bucket: str, args: PageArgs, fp: str, secret: bytes, ttl: int
+) -> Page[Any]:
     """Blocking: run through `core.db.run_db`."""
     args = args.validate()
     forward, size = args.forward, args.size

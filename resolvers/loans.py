@@ -15,10 +15,15 @@ from core.pagination import QuerySpec
 from core.permissions import Access, readable_loan
 from models.loan import LOAN_KIND
 from resolvers.shared import run_page, viewer_scope
-from schema.common import PageInfo, page_args
-from schema.loans import FundingPoint, FundingPointConnection, FundingPointEdge, Loan
-from schema.loans import LoanConnection, LoanEdge
-from schema.common import LoanStatus, WebhookEvent
+from schema.common import LoanStatus, PageInfo, WebhookEvent, page_args
+from schema.loans import (
+    FundingPoint,
+    FundingPointConnection,
+    FundingPointEdge,
+    Loan,
+    LoanConnection,
+    LoanEdge,
+)
 
 
 async def get_loan(info: Info, loan_id: str, include_deleted: bool = False) -> Loan | None:
@@ -86,14 +91,21 @@ async def resolve_loans(
         index, hash_key = L.by_status, status.value
     else:
         index, hash_key = L.by_kind, LOAN_KIND
-    fp = fingerprint("loans", borrower_id, status and status.value, include_deleted, viewer_scope(ctx))
-    spec = QuerySpec(L, hash_key, index=index, range_condition=range_cond, filter_condition=filt, fingerprint=fp)
+    fp = fingerprint(
+        "loans", borrower_id, status and status.value, include_deleted, viewer_scope(ctx)
+    )
+    spec = QuerySpec(
+        L, hash_key, index=index, range_condition=range_cond, filter_condition=filt, fingerprint=fp
+    )
     page = await run_page(ctx, spec, args)
     access = Access.ADMIN if viewer.is_admin else Access.BORROWER
     for row in page.items:
         ctx.loaders.loan_by_id.prime(row.loan_id, row)
     return LoanConnection(
-        edges=[LoanEdge(cursor=c, node=Loan(_m=m, _access=access)) for m, c in zip(page.items, page.cursors)],
+        edges=[
+            LoanEdge(cursor=c, node=Loan(_m=m, _access=access))
+            for m, c in zip(page.items, page.cursors)
+        ],
         page_info=PageInfo.of(page),
         total_count=None,
     )
@@ -133,11 +145,20 @@ async def resolve_funding_history(
         from resolvers.funding import fetch_bucketed
 
         s = ctx.settings
-        page = await run_db(fetch_bucketed, loan._m.loan_id, cond, bucket, args, fp,
-                            s.signing_secret, s.cursor_ttl_seconds)
+        page = await run_db(
+            fetch_bucketed,
+            loan._m.loan_id,
+            cond,
+            bucket,
+            args,
+            fp,
+            s.signing_secret,
+            s.cursor_ttl_seconds,
+        )
     return FundingPointConnection(
         edges=[
-            FundingPointEdge(cursor=c, node=funding_point(m)) for m, c in zip(page.items, page.cursors)
+            FundingPointEdge(cursor=c, node=funding_point(m))
+            for m, c in zip(page.items, page.cursors)
         ],
         page_info=PageInfo.of(page),
     )

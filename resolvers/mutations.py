@@ -130,7 +130,9 @@ async def delete_loan(info: Info, input: Any) -> Any:
     from services import loans
 
     async def run() -> DeleteLoanPayload:
-        model = await loans.delete_loan(info.context.actor, _id(input.id, "Loan", "id"), input.reason)
+        model = await loans.delete_loan(
+            info.context.actor, _id(input.id, "Loan", "id"), input.reason
+        )
         return DeleteLoanPayload(loan=await _loan(info, model), errors=[])
 
     return await _guard(lambda e: DeleteLoanPayload(loan=None, errors=e), run())
@@ -182,7 +184,9 @@ async def invite_participants(info: Info, input: Any) -> Any:
                     index=r.index,
                     email=r.email,
                     status=BatchItemStatus(r.status),
-                    participant=_participant(info, r.participant) if r.participant is not None else None,
+                    participant=_participant(info, r.participant)
+                    if r.participant is not None
+                    else None,
                     errors=[UserError.of(e) for e in r.errors],
                 )
                 for r in result.results
@@ -227,7 +231,9 @@ async def remove_participant(info: Info, input: Any) -> Any:
 
     async def run() -> RemoveParticipantPayload:
         loan_id, pid = _participant_key(input.participant_id)
-        model = await participants.remove_participant(info.context.actor, loan_id, pid, input.reason)
+        model = await participants.remove_participant(
+            info.context.actor, loan_id, pid, input.reason
+        )
         return RemoveParticipantPayload(participant=_participant(info, model), errors=[])
 
     return await _guard(lambda e: RemoveParticipantPayload(participant=None, errors=e), run())
@@ -241,11 +247,16 @@ async def register_webhook(info: Info, input: Any) -> Any:
     async def run() -> RegisterWebhookPayload:
         # Blocking (DNS resolution of the URL, the transaction): the thread pool.
         model, secret = await run_db(
-            webhooks.register_webhook, info.context.actor, input.url, [e.value for e in input.events]
+            webhooks.register_webhook,
+            info.context.actor,
+            input.url,
+            [e.value for e in input.events],
         )
         return RegisterWebhookPayload(webhook=Webhook(_m=model), secret=secret, errors=[])
 
-    return await _guard(lambda e: RegisterWebhookPayload(webhook=None, secret=None, errors=e), run())
+    return await _guard(
+        lambda e: RegisterWebhookPayload(webhook=None, secret=None, errors=e), run()
+    )
 
 
 async def delete_webhook(info: Info, input: Any) -> Any:
@@ -254,7 +265,9 @@ async def delete_webhook(info: Info, input: Any) -> Any:
     from services import webhooks
 
     async def run() -> DeleteWebhookPayload:
-        model = await run_db(webhooks.delete_webhook, info.context.actor, _id(input.id, "Webhook", "id"))
+        model = await run_db(
+            webhooks.delete_webhook, info.context.actor, _id(input.id, "Webhook", "id")
+        )
         return DeleteWebhookPayload(webhook=Webhook(_m=model), errors=[])
 
     return await _guard(lambda e: DeleteWebhookPayload(webhook=None, errors=e), run())

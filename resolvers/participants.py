@@ -10,9 +10,9 @@ from core.pagination import QuerySpec
 from core.permissions import Access
 from resolvers.selection import selects
 from resolvers.shared import run_page, viewer_scope
-from schema.users import User
 from schema.common import PageInfo, ParticipantStatus, page_args
 from schema.participants import Participant, ParticipantConnection, ParticipantEdge
+from schema.users import User
 
 P = models.Participant
 
@@ -77,7 +77,9 @@ async def resolve_loan_participants(
         c = P.lender_email == (viewer.email or "")
         c = c | (P.lender_id == viewer.user_id)
         filt = c if filt is None else filt & c
-    fp = fingerprint("participants", m.loan_id, status and status.value, include_deleted, own, viewer_scope(ctx))
+    fp = fingerprint(
+        "participants", m.loan_id, status and status.value, include_deleted, own, viewer_scope(ctx)
+    )
     spec = QuerySpec(P, m.loan_id, filter_condition=filt, fingerprint=fp)
     page = await run_page(ctx, spec, args)
     total = None if (own or include_deleted) else _count(m, status)

@@ -13,9 +13,11 @@ def resolve_rate_limit(info: Info) -> RateLimit:
     ctx = info.context
     state = ctx.extras.get("rate_limit")
     if state is not None:
-        return RateLimit(limit=state.limit, cost=state.cost, remaining=state.remaining, reset_at=state.reset_at)
+        return RateLimit(
+            limit=state.limit, cost=state.cost, remaining=state.remaining, reset_at=state.reset_at
+        )
     # No limiter ran for this request (e.g. limits disabled): the full budget.
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     reset = now.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
     limit = ctx.settings.rate_limit_points
     return RateLimit(limit=limit, cost=0, remaining=limit, reset_at=reset)

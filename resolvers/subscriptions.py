@@ -64,7 +64,9 @@ def _from_event(event: Any, loan_id: str, access: Access, last: FundingUpdate) -
         total_funded=dec("total_funded", last.total_funded),
         funding_percentage=dec("funding_percentage", last.funding_percentage),
         participant_count=num("participant_count", last.participant_count),
-        accepted_participant_count=num("accepted_participant_count", last.accepted_participant_count),
+        accepted_participant_count=num(
+            "accepted_participant_count", last.accepted_participant_count
+        ),
         is_fully_funded=bool(agg.get("is_fully_funded", last.is_fully_funded)),
         status=LoanStatus(agg.get("status", last.status.value)),
         version=num("version", last.version),

@@ -13,7 +13,9 @@ from schema.common import PageInfo, page_args
 from schema.versions import LoanVersion, LoanVersionConnection, LoanVersionEdge
 
 
-async def resolve_loan_versions(info: Info, loan, first, after, last, before) -> LoanVersionConnection:  # type: ignore[no-untyped-def]
+async def resolve_loan_versions(
+    info: Info, loan, first, after, last, before
+) -> LoanVersionConnection:  # type: ignore[no-untyped-def]
     ctx = info.context
     args = page_args(first, after, last, before)
     spec = QuerySpec(

@@ -38,7 +38,9 @@ async def resolve_webhooks(info: Info, first, after, last, before) -> WebhookCon
     )
 
 
-async def resolve_deliveries(info: Info, webhook: models.Webhook, first, after, last, before) -> WebhookDeliveryConnection:  # type: ignore[no-untyped-def]
+async def resolve_deliveries(
+    info: Info, webhook: models.Webhook, first, after, last, before
+) -> WebhookDeliveryConnection:  # type: ignore[no-untyped-def]
     args = page_args(first, after, last, before)
     spec = QuerySpec(
         models.WebhookDelivery,

@@ -5,14 +5,13 @@ from __future__ import annotations
 from functools import lru_cache
 
 import strawberry
-from strawberry.schema.config import StrawberryConfig
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.config import StrawberryConfig
 
-from schema.audit import AuditEntry
 from guards.extension import QueryGuards
 from guards.limits import DEFAULT_LIMITS
+from schema.audit import AuditEntry
 from schema.errors import ErrorBoundary
-from schema.validation import ValidationByText
 from schema.loans import Loan
 from schema.mutations import Mutation
 from schema.participants import Participant
@@ -20,6 +19,7 @@ from schema.query import Query
 from schema.scalars import SCALAR_MAP
 from schema.subscriptions import Subscription
 from schema.users import User
+from schema.validation import ValidationByText
 from schema.versions import LoanVersion
 from schema.webhooks import Webhook
 

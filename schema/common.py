@@ -21,9 +21,7 @@ class Node:
 @strawberry.type(description="Where a page of a connection sits in the whole list (Relay).")
 class PageInfo:
     has_next_page: bool = strawberry.field(description="True when more items follow `endCursor`.")
-    has_previous_page: bool = strawberry.field(
-        description="True when items precede `startCursor`."
-    )
+    has_previous_page: bool = strawberry.field(description="True when items precede `startCursor`.")
     start_cursor: str | None = strawberry.field(
         description="Cursor of the first edge; null when the page is empty (nothing to point at)."
     )
@@ -90,7 +88,9 @@ class WebhookEvent(enum.Enum):
 
 @strawberry.enum(description="Machine-readable reason of a payload `UserError`.")
 class UserErrorCode(enum.Enum):
-    VALIDATION = strawberry.enum_value("VALIDATION", description="An input value is not acceptable.")
+    VALIDATION = strawberry.enum_value(
+        "VALIDATION", description="An input value is not acceptable."
+    )
     NOT_FOUND = strawberry.enum_value(
         "NOT_FOUND", description="The record does not exist or is not visible to you."
     )
@@ -132,16 +132,22 @@ First = Annotated[
 ]
 After = Annotated[
     str | None,
-    strawberry.argument(description="Opaque cursor (`endCursor` of the previous page) to start after."),
+    strawberry.argument(
+        description="Opaque cursor (`endCursor` of the previous page) to start after."
+    ),
 ]
 Last = Annotated[
     int | None, strawberry.argument(description="Page backward: how many items (1..100).")
 ]
 Before = Annotated[
     str | None,
-    strawberry.argument(description="Opaque cursor (`startCursor` of the next page) to end before."),
+    strawberry.argument(
+        description="Opaque cursor (`startCursor` of the next page) to end before."
+    ),
 ]
 
 
-def page_args(first: int | None, after: str | None, last: int | None, before: str | None) -> PageArgs:
+def page_args(
+    first: int | None, after: str | None, last: int | None, before: str | None
+) -> PageArgs:
     return PageArgs(first=first, after=after, last=last, before=before).validate()

@@ -42,18 +42,35 @@ class ErrorBoundary(SchemaExtension):
             if _is_expected(error):
                 ext = dict(error.extensions or {})
                 if error.original_error is None and "code" not in ext:
-                    ext["code"] = "GRAPHQL_VALIDATION_FAILED" if not error.path else "BAD_USER_INPUT"
-                if isinstance(error.original_error, GraphQLError) and error.original_error.extensions:
+                    ext["code"] = (
+                        "GRAPHQL_VALIDATION_FAILED" if not error.path else "BAD_USER_INPUT"
+                    )
+                if (
+                    isinstance(error.original_error, GraphQLError)
+                    and error.original_error.extensions
+                ):
                     ext = {**error.original_error.extensions, **ext}
                 processed.append(
-                    GraphQLError(error.message, nodes=error.nodes, source=error.source,
-                                 positions=error.positions, path=error.path,
-                                 original_error=error.original_error, extensions=ext)
+                    GraphQLError(
+                        error.message,
+                        nodes=error.nodes,
+                        source=error.source,
+                        positions=error.positions,
+                        path=error.path,
+                        original_error=error.original_error,
+                        extensions=ext,
+                    )
                 )
                 continue
             log.error(
-                "internal error request_id=%s path=%s", request_id, error.path,
-                exc_info=(type(error.original_error), error.original_error, error.original_error.__traceback__),
+                "internal error request_id=%s path=%s",
+                request_id,
+                error.path,
+                exc_info=(
+                    type(error.original_error),
+                    error.original_error,
+                    error.original_error.__traceback__,
+                ),
             )
             from core.errors import ServiceUnavailable  # noqa: F401  (mapped below)
 
@@ -61,7 +78,8 @@ class ErrorBoundary(SchemaExtension):
             processed.append(
                 GraphQLError(
                     f"{message} (request id {request_id})",
-                    nodes=error.nodes, path=error.path,
+                    nodes=error.nodes,
+                    path=error.path,
                     extensions={"code": code, "requestId": request_id},
                 )
             )
@@ -79,7 +97,10 @@ def _classify(exc: BaseException | None) -> tuple[str, str]:
             return "SERVICE_UNAVAILABLE", "The database is unavailable; retry shortly"
         if isinstance(seen, ClientError):
             code = seen.response.get("Error", {}).get("Code", "")
-            if "Throttl" in code or code in {"ProvisionedThroughputExceededException", "RequestLimitExceeded"}:
+            if "Throttl" in code or code in {
+                "ProvisionedThroughputExceededException",
+                "RequestLimitExceeded",
+            }:
                 return "SERVICE_UNAVAILABLE", "The database is throttling; retry shortly"
         if isinstance(seen, BotoCoreError) and "connect" in str(seen).lower():
             return "SERVICE_UNAVAILABLE", "The database is unavailable; retry shortly"

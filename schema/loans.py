@@ -41,7 +41,9 @@ AuditEntryConnectionT = Annotated["AuditEntryConnection", strawberry.lazy("schem
 @strawberry.enum(description="Granularity of `fundingHistory` points.")
 class FundingBucket(enum.Enum):
     RAW = strawberry.enum_value("RAW", description="Every funding change.")
-    HOUR = strawberry.enum_value("HOUR", description="One point per UTC hour: the last state in it.")
+    HOUR = strawberry.enum_value(
+        "HOUR", description="One point per UTC hour: the last state in it."
+    )
     DAY = strawberry.enum_value("DAY", description="One point per UTC day: the last state in it.")
 
 

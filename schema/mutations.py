@@ -59,7 +59,9 @@ class SetLoanStatusInput:
     status: LoanStatus = strawberry.field(
         description="Target: FUNDED->ACTIVE->COMPLETED, PENDING/FUNDED->CANCELLED (FUNDED is automatic)."
     )
-    reason: str | None = strawberry.field(default=None, description="Why (kept on the LoanVersion).")
+    reason: str | None = strawberry.field(
+        default=None, description="Why (kept on the LoanVersion)."
+    )
 
 
 @strawberry.type(description="Result of setLoanStatus.")
@@ -115,14 +117,17 @@ class InviteParticipantsInput:
     loan_id: strawberry.ID = strawberry.field(description="Loan global id.")
     invites: list[InviteItem] = strawberry.field(description="At most 100 invitations.")
     atomic: bool | None = strawberry.field(
-        default=False, description="true: all or nothing (smaller limit, see docs); false: one result per item."
+        default=False,
+        description="true: all or nothing (smaller limit, see docs); false: one result per item.",
     )
 
 
 @strawberry.enum(description="Outcome of one item of a batch.")
 class BatchItemStatus(enum.Enum):
     CREATED = strawberry.enum_value("CREATED", description="The item was written.")
-    FAILED = strawberry.enum_value("FAILED", description="The item was not written; see its errors.")
+    FAILED = strawberry.enum_value(
+        "FAILED", description="The item was not written; see its errors."
+    )
 
 
 @strawberry.type(description="Outcome of one invitation of a batch, in input order.")
@@ -143,7 +148,9 @@ class BatchSummary:
 
 @strawberry.type(description="Result of inviteParticipants.")
 class InviteParticipantsPayload:
-    results: list[InviteResult] = strawberry.field(description="One result per input item, in order.")
+    results: list[InviteResult] = strawberry.field(
+        description="One result per input item, in order."
+    )
     summary: BatchSummary = strawberry.field(description="Counts.")
     errors: list[UserError] = strawberry.field(description="Problems with the whole batch.")
 
@@ -152,7 +159,8 @@ class InviteParticipantsPayload:
 class RespondToInvitationInput:
     participant_id: strawberry.ID = strawberry.field(description="Participant global id.")
     expected_loan_version: int | None = strawberry.field(
-        default=None, description="The loan version you read: TERMS_CHANGED when the terms moved on."
+        default=None,
+        description="The loan version you read: TERMS_CHANGED when the terms moved on.",
     )
 
 
@@ -163,7 +171,9 @@ class RespondToInvitationPayload:
     errors: list[UserError] = strawberry.field(description="Problems; empty on success.")
 
 
-@strawberry.input(description="Remove a participant (soft delete) and free their email for a new invitation.")
+@strawberry.input(
+    description="Remove a participant (soft delete) and free their email for a new invitation."
+)
 class RemoveParticipantInput:
     participant_id: strawberry.ID = strawberry.field(description="Participant global id.")
     reason: str = strawberry.field(description="Why (kept on the record).")
@@ -205,7 +215,9 @@ class DeleteWebhookPayload:
 class RevertLoanTermsInput:
     id: strawberry.ID = strawberry.field(description="Loan global id.")
     to_version: int = strawberry.field(description="The version whose terms to restore.")
-    expected_version: int = strawberry.field(description="The loan's current version (optimistic locking).")
+    expected_version: int = strawberry.field(
+        description="The loan's current version (optimistic locking)."
+    )
     change_reason: str = strawberry.field(description="Why (kept on the new LoanVersion).")
 
 
@@ -221,80 +233,134 @@ def _arg(description: str):  # type: ignore[no-untyped-def]
 
 @strawberry.type(description="Changes. Each one is one DynamoDB transaction with its audit entry.")
 class Mutation:
-    @strawberry.mutation(description="Create a loan (you are its borrower).", permission_classes=AUTH)
-    async def create_loan(self, info: Info, input: Annotated[CreateLoanInput, _arg("The loan.")]) -> CreateLoanPayload:
+    @strawberry.mutation(
+        description="Create a loan (you are its borrower).", permission_classes=AUTH
+    )
+    async def create_loan(
+        self, info: Info, input: Annotated[CreateLoanInput, _arg("The loan.")]
+    ) -> CreateLoanPayload:
         from resolvers import mutations as m
 
         return await m.create_loan(info, input)
 
-    @strawberry.mutation(description="Change a PENDING loan's terms; writes a new LoanVersion.", permission_classes=AUTH)
-    async def update_loan_terms(self, info: Info, input: Annotated[UpdateLoanTermsInput, _arg("The change.")]) -> UpdateLoanTermsPayload:
+    @strawberry.mutation(
+        description="Change a PENDING loan's terms; writes a new LoanVersion.",
+        permission_classes=AUTH,
+    )
+    async def update_loan_terms(
+        self, info: Info, input: Annotated[UpdateLoanTermsInput, _arg("The change.")]
+    ) -> UpdateLoanTermsPayload:
         from resolvers import mutations as m
 
         return await m.update_loan_terms(info, input)
 
-    @strawberry.mutation(description="Move a loan along its lifecycle (borrower).", permission_classes=AUTH)
-    async def set_loan_status(self, info: Info, input: Annotated[SetLoanStatusInput, _arg("The change.")]) -> SetLoanStatusPayload:
+    @strawberry.mutation(
+        description="Move a loan along its lifecycle (borrower).", permission_classes=AUTH
+    )
+    async def set_loan_status(
+        self, info: Info, input: Annotated[SetLoanStatusInput, _arg("The change.")]
+    ) -> SetLoanStatusPayload:
         from resolvers import mutations as m
 
         return await m.set_loan_status(info, input)
 
-    @strawberry.mutation(description="Soft-delete a loan and its live participants (borrower).", permission_classes=AUTH)
-    async def delete_loan(self, info: Info, input: Annotated[DeleteLoanInput, _arg("The deletion.")]) -> DeleteLoanPayload:
+    @strawberry.mutation(
+        description="Soft-delete a loan and its live participants (borrower).",
+        permission_classes=AUTH,
+    )
+    async def delete_loan(
+        self, info: Info, input: Annotated[DeleteLoanInput, _arg("The deletion.")]
+    ) -> DeleteLoanPayload:
         from resolvers import mutations as m
 
         return await m.delete_loan(info, input)
 
-    @strawberry.mutation(description="Restore a soft-deleted loan (borrower, admins).", permission_classes=AUTH)
-    async def restore_loan(self, info: Info, input: Annotated[RestoreLoanInput, _arg("The loan.")]) -> RestoreLoanPayload:
+    @strawberry.mutation(
+        description="Restore a soft-deleted loan (borrower, admins).", permission_classes=AUTH
+    )
+    async def restore_loan(
+        self, info: Info, input: Annotated[RestoreLoanInput, _arg("The loan.")]
+    ) -> RestoreLoanPayload:
         from resolvers import mutations as m
 
         return await m.restore_loan(info, input)
 
-    @strawberry.mutation(description="Invite a lender by email (borrower).", permission_classes=AUTH)
-    async def invite_participant(self, info: Info, input: Annotated[InviteParticipantInput, _arg("The invitation.")]) -> InviteParticipantPayload:
+    @strawberry.mutation(
+        description="Invite a lender by email (borrower).", permission_classes=AUTH
+    )
+    async def invite_participant(
+        self, info: Info, input: Annotated[InviteParticipantInput, _arg("The invitation.")]
+    ) -> InviteParticipantPayload:
         from resolvers import mutations as m
 
         return await m.invite_participant(info, input)
 
-    @strawberry.mutation(description="Invite up to 100 lenders (borrower).", permission_classes=AUTH)
-    async def invite_participants(self, info: Info, input: Annotated[InviteParticipantsInput, _arg("The invitations.")]) -> InviteParticipantsPayload:
+    @strawberry.mutation(
+        description="Invite up to 100 lenders (borrower).", permission_classes=AUTH
+    )
+    async def invite_participants(
+        self, info: Info, input: Annotated[InviteParticipantsInput, _arg("The invitations.")]
+    ) -> InviteParticipantsPayload:
         from resolvers import mutations as m
 
         return await m.invite_participants(info, input)
 
-    @strawberry.mutation(description="Accept an invitation sent to your email; pins the loan version.", permission_classes=AUTH)
-    async def accept_invitation(self, info: Info, input: Annotated[RespondToInvitationInput, _arg("The answer.")]) -> RespondToInvitationPayload:
+    @strawberry.mutation(
+        description="Accept an invitation sent to your email; pins the loan version.",
+        permission_classes=AUTH,
+    )
+    async def accept_invitation(
+        self, info: Info, input: Annotated[RespondToInvitationInput, _arg("The answer.")]
+    ) -> RespondToInvitationPayload:
         from resolvers import mutations as m
 
         return await m.respond(info, input, accept=True)
 
-    @strawberry.mutation(description="Decline an invitation sent to your email.", permission_classes=AUTH)
-    async def decline_invitation(self, info: Info, input: Annotated[RespondToInvitationInput, _arg("The answer.")]) -> RespondToInvitationPayload:
+    @strawberry.mutation(
+        description="Decline an invitation sent to your email.", permission_classes=AUTH
+    )
+    async def decline_invitation(
+        self, info: Info, input: Annotated[RespondToInvitationInput, _arg("The answer.")]
+    ) -> RespondToInvitationPayload:
         from resolvers import mutations as m
 
         return await m.respond(info, input, accept=False)
 
-    @strawberry.mutation(description="Remove a participant (borrower); soft delete.", permission_classes=AUTH)
-    async def remove_participant(self, info: Info, input: Annotated[RemoveParticipantInput, _arg("The removal.")]) -> RemoveParticipantPayload:
+    @strawberry.mutation(
+        description="Remove a participant (borrower); soft delete.", permission_classes=AUTH
+    )
+    async def remove_participant(
+        self, info: Info, input: Annotated[RemoveParticipantInput, _arg("The removal.")]
+    ) -> RemoveParticipantPayload:
         from resolvers import mutations as m
 
         return await m.remove_participant(info, input)
 
-    @strawberry.mutation(description="Register a webhook; its secret is shown once.", permission_classes=AUTH)
-    async def register_webhook(self, info: Info, input: Annotated[RegisterWebhookInput, _arg("The webhook.")]) -> RegisterWebhookPayload:
+    @strawberry.mutation(
+        description="Register a webhook; its secret is shown once.", permission_classes=AUTH
+    )
+    async def register_webhook(
+        self, info: Info, input: Annotated[RegisterWebhookInput, _arg("The webhook.")]
+    ) -> RegisterWebhookPayload:
         from resolvers import mutations as m
 
         return await m.register_webhook(info, input)
 
     @strawberry.mutation(description="Delete one of your webhooks.", permission_classes=AUTH)
-    async def delete_webhook(self, info: Info, input: Annotated[DeleteWebhookInput, _arg("The webhook.")]) -> DeleteWebhookPayload:
+    async def delete_webhook(
+        self, info: Info, input: Annotated[DeleteWebhookInput, _arg("The webhook.")]
+    ) -> DeleteWebhookPayload:
         from resolvers import mutations as m
 
         return await m.delete_webhook(info, input)
 
-    @strawberry.mutation(description="Restore the terms of an earlier version as a new version (borrower).", permission_classes=AUTH)
-    async def revert_loan_terms(self, info: Info, input: Annotated[RevertLoanTermsInput, _arg("The revert.")]) -> RevertLoanTermsPayload:
+    @strawberry.mutation(
+        description="Restore the terms of an earlier version as a new version (borrower).",
+        permission_classes=AUTH,
+    )
+    async def revert_loan_terms(
+        self, info: Info, input: Annotated[RevertLoanTermsInput, _arg("The revert.")]
+    ) -> RevertLoanTermsPayload:
         from resolvers import mutations as m
 
         return await m.revert_loan_terms(info, input)

@@ -7,8 +7,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
-from strawberry.types.unset import UNSET
 from strawberry.types import Info
+from strawberry.types.unset import UNSET
 
 import models
 from core.ids import to_global_id

@@ -10,7 +10,16 @@ from strawberry.types import Info
 
 from core.permissions import IsAdmin, IsAuthenticated
 from schema.audit import AuditEntryConnection
-from schema.common import After, AuditAction, Before, First, Last, LoanStatus, Node, ParticipantStatus
+from schema.common import (
+    After,
+    AuditAction,
+    Before,
+    First,
+    Last,
+    LoanStatus,
+    Node,
+    ParticipantStatus,
+)
 from schema.loans import Loan, LoanConnection
 from schema.participants import ParticipantConnection
 from schema.ratelimit import RateLimit
@@ -24,7 +33,8 @@ AUTH = [IsAuthenticated]
 class LoanFilter:
     status: LoanStatus | None = strawberry.field(default=None, description="Only this status.")
     borrower_id: strawberry.ID | None = strawberry.field(
-        default=None, description="Only this borrower's loans (a User global id); admins only, or yourself."
+        default=None,
+        description="Only this borrower's loans (a User global id); admins only, or yourself.",
     )
 
 
@@ -34,8 +44,12 @@ class AuditFilter:
         default=None,
         description='The changed record: its global id (Loan, Participant, Webhook) or "<table>#<key>".',
     )
-    actor_id: strawberry.ID | None = strawberry.field(default=None, description="Who made the changes (User global id).")
-    action: AuditAction | None = strawberry.field(default=None, description="Only this kind of change.")
+    actor_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Who made the changes (User global id)."
+    )
+    action: AuditAction | None = strawberry.field(
+        default=None, description="Only this kind of change."
+    )
     from_: dt.datetime | None = strawberry.field(
         default=None, name="from", description='At or after, e.g. "2026-11-01T00:00:00Z".'
     )
@@ -44,17 +58,27 @@ class AuditFilter:
 
 @strawberry.type
 class NodeQuery:
-    @strawberry.field(description="Any record by its global id; null when missing or not visible to you.", permission_classes=AUTH)
+    @strawberry.field(
+        description="Any record by its global id; null when missing or not visible to you.",
+        permission_classes=AUTH,
+    )
     async def node(
-        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="A global id.")]
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="A global id.")],
     ) -> Node | None:
         from resolvers.node import resolve_node
 
         return await resolve_node(info, id)
 
-    @strawberry.field(description="Several records by global id (at most 100), in order; null for each missing or hidden one.", permission_classes=AUTH)
+    @strawberry.field(
+        description="Several records by global id (at most 100), in order; null for each missing or hidden one.",
+        permission_classes=AUTH,
+    )
     async def nodes(
-        self, info: Info, ids: Annotated[list[strawberry.ID], strawberry.argument(description="Global ids.")]
+        self,
+        info: Info,
+        ids: Annotated[list[strawberry.ID], strawberry.argument(description="Global ids.")],
     ) -> list[Node | None]:
         from resolvers.node import resolve_nodes
 
@@ -79,9 +103,12 @@ class LoanQuery:
     async def loan(
         self,
         info: Info,
-        id: Annotated[strawberry.ID, strawberry.argument(description='Loan global id, e.g. "TG9hbjo..."')],
+        id: Annotated[
+            strawberry.ID, strawberry.argument(description='Loan global id, e.g. "TG9hbjo..."')
+        ],
         include_deleted: Annotated[
-            bool | None, strawberry.argument(description="Return it even when soft-deleted (borrower, admins).")
+            bool | None,
+            strawberry.argument(description="Return it even when soft-deleted (borrower, admins)."),
         ] = False,
     ) -> Loan | None:
         from resolvers.loans import resolve_loan
@@ -101,13 +128,18 @@ class LoanQuery:
         before: Before = None,
         filter: Annotated[LoanFilter | None, strawberry.argument(description="Filters.")] = None,
         include_deleted: Annotated[
-            bool | None, strawberry.argument(description="Include soft-deleted loans (borrower, admins).")
+            bool | None,
+            strawberry.argument(description="Include soft-deleted loans (borrower, admins)."),
         ] = False,
     ) -> LoanConnection:
         from resolvers.loans import resolve_loans
 
         return await resolve_loans(
-            info, first, after, last, before,
+            info,
+            first,
+            after,
+            last,
+            before,
             filter.status if filter else None,
             filter.borrower_id if filter else None,
             bool(include_deleted),
@@ -120,7 +152,9 @@ class LoanQuery:
     async def my_invitations(
         self,
         info: Info,
-        status: Annotated[ParticipantStatus | None, strawberry.argument(description="Only this status.")] = None,
+        status: Annotated[
+            ParticipantStatus | None, strawberry.argument(description="Only this status.")
+        ] = None,
         first: First = None,
         after: After = None,
         last: Last = None,
@@ -133,7 +167,9 @@ class LoanQuery:
 
 @strawberry.type
 class AuditQuery:
-    @strawberry.field(description="The audit log, oldest first (admins only).", permission_classes=[IsAdmin])
+    @strawberry.field(
+        description="The audit log, oldest first (admins only).", permission_classes=[IsAdmin]
+    )
     async def audit_log(
         self,
         info: Info,
@@ -155,7 +191,12 @@ class AuditQuery:
 class WebhookQuery:
     @strawberry.field(description="Your webhooks.", permission_classes=AUTH)
     async def webhooks(
-        self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> WebhookConnection:
         from resolvers.webhooks import resolve_webhooks
 
@@ -164,7 +205,9 @@ class WebhookQuery:
 
 @strawberry.type
 class RateLimitQuery:
-    @strawberry.field(description="Your rate-limit budget after this request.", permission_classes=AUTH)
+    @strawberry.field(
+        description="Your rate-limit budget after this request.", permission_classes=AUTH
+    )
     def rate_limit(self, info: Info) -> RateLimit:
         from resolvers.ratelimit import resolve_rate_limit
 

@@ -10,7 +10,7 @@ from typing import Any
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def serialize_datetime(value: dt.datetime) -> str:
@@ -28,7 +28,9 @@ def parse_datetime(value: Any) -> dt.datetime:
     try:
         parsed = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"Invalid DateTime {value!r}: use ISO-8601, e.g. 2026-11-25T09:30:00Z") from None
+        raise ValueError(
+            f"Invalid DateTime {value!r}: use ISO-8601, e.g. 2026-11-25T09:30:00Z"
+        ) from None
     if parsed.tzinfo is None:
         raise ValueError(f"DateTime {value!r} needs a time zone; use UTC with a trailing Z")
     return parsed.astimezone(UTC)

@@ -19,7 +19,9 @@ from schema.loans import Loan
 class FundingUpdate:
     _loan: strawberry.Private[Any]  # async () -> Loan, read only when selected
     loan_id: str = strawberry.field(description="The loan's uuid.")
-    event: WebhookEvent = strawberry.field(description="What caused this update (the first message: LOAN_UPDATED).")
+    event: WebhookEvent = strawberry.field(
+        description="What caused this update (the first message: LOAN_UPDATED)."
+    )
     total_funded: Decimal = strawberry.field(description='Total funded, e.g. "12500.00".')
     funding_percentage: Decimal = strawberry.field(description='Percent funded, e.g. "50.00".')
     participant_count: int = strawberry.field(description="Live participants.")

@@ -12,7 +12,9 @@ from schema.common import Node
 
 @strawberry.type(description="A person with an account: a borrower, a lender or an admin.")
 class User(Node):
-    user_id: str = strawberry.field(description='The user\'s id (the token\'s `sub`), e.g. "u-123".')
+    user_id: str = strawberry.field(
+        description="The user's id (the token's `sub`), e.g. \"u-123\"."
+    )
     display_name: str | None = strawberry.field(description="Name to show, when known.")
     _email: strawberry.Private[str | None]
 

@@ -24,14 +24,18 @@ if TYPE_CHECKING:
 LoanT = Annotated["Loan", strawberry.lazy("schema.loans")]
 
 
-@strawberry.type(description="One version of a loan: its terms, the whole record, who changed what and why.")
+@strawberry.type(
+    description="One version of a loan: its terms, the whole record, who changed what and why."
+)
 class LoanVersion(Node):
     _m: strawberry.Private[models.LoanVersion]
     _access: strawberry.Private[Access]
 
     @strawberry.field(description='Global id, e.g. base64 of "LoanVersion:<loan uuid>/3".')
     def id(self) -> strawberry.ID:
-        return strawberry.ID(to_global_id("LoanVersion", f"{self._m.loan_id}/{int(self._m.version)}"))
+        return strawberry.ID(
+            to_global_id("LoanVersion", f"{self._m.loan_id}/{int(self._m.version)}")
+        )
 
     @strawberry.field(description="The loan (as it is now).")
     async def loan(self, info: Info) -> LoanT:
@@ -55,7 +59,9 @@ class LoanVersion(Node):
             status=LoanStatus(s["status"]),
         )
 
-    @strawberry.field(description="The whole loan record as it was at this version (money as strings).")
+    @strawberry.field(
+        description="The whole loan record as it was at this version (money as strings)."
+    )
     def snapshot(self) -> JSON:
         return self._m.snapshot
 
@@ -75,7 +81,9 @@ class LoanVersion(Node):
     def change_reason(self) -> str | None:
         return self._m.change_reason
 
-    @strawberry.field(description="The version whose terms this one restored; null unless a revert.")
+    @strawberry.field(
+        description="The version whose terms this one restored; null unless a revert."
+    )
     def reverted_from(self) -> int | None:
         return None if self._m.reverted_from is None else int(self._m.reverted_from)
 

@@ -42,7 +42,11 @@ class Webhook(Node):
 
     @strawberry.field(description="Deliveries to it, oldest first, each with its attempts.")
     async def deliveries(
-        self, info: Info, first: First = None, after: After = None, last: Last = None,
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
         before: Before = None,
     ) -> WebhookDeliveryConnection:
         from resolvers.webhooks import resolve_deliveries

@@ -86,4 +86,6 @@ def _no_blocking_dynamodb_calls_on_the_event_loop():
     loop (blocking PynamoDB calls belong in `core.db.run_db`)."""
     db.ON_LOOP_CALLS.clear()
     yield
-    assert not db.ON_LOOP_CALLS, f"blocking DynamoDB calls on the event loop: {db.ON_LOOP_CALLS[:5]}"
+    assert not db.ON_LOOP_CALLS, (
+        f"blocking DynamoDB calls on the event loop: {db.ON_LOOP_CALLS[:5]}"
+    )

@@ -11,16 +11,22 @@ import models
 from core.auth import Viewer
 from models.participant import guard_key
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def now() -> dt.datetime:
     return dt.datetime.now(UTC)
 
 
-def make_loan(borrower: Viewer, *, title: str = "Loan", amount: str = "10000.00",
-              status: str = "PENDING", created_at: dt.datetime | None = None,
-              deleted: bool = False) -> models.Loan:
+def make_loan(
+    borrower: Viewer,
+    *,
+    title: str = "Loan",
+    amount: str = "10000.00",
+    status: str = "PENDING",
+    created_at: dt.datetime | None = None,
+    deleted: bool = False,
+) -> models.Loan:
     t = created_at or now()
     loan = models.Loan(
         loan_id=str(uuid.uuid4()),
@@ -42,9 +48,15 @@ def make_loan(borrower: Viewer, *, title: str = "Loan", amount: str = "10000.00"
     return loan
 
 
-def make_participant(loan: models.Loan, email: str, *, amount: str = "100.00",
-                     status: str = "PENDING", lender_id: str | None = None,
-                     deleted: bool = False) -> models.Participant:
+def make_participant(
+    loan: models.Loan,
+    email: str,
+    *,
+    amount: str = "100.00",
+    status: str = "PENDING",
+    lender_id: str | None = None,
+    deleted: bool = False,
+) -> models.Participant:
     t = now()
     p = models.Participant(
         loan_id=loan.loan_id,
@@ -69,23 +81,34 @@ def make_participant(loan: models.Loan, email: str, *, amount: str = "100.00",
 
 def guard_for(p: models.Participant) -> models.ParticipantGuard:
     return models.ParticipantGuard(
-        guard_key=guard_key(p.loan_id, p.lender_email), loan_id=p.loan_id,
-        participant_id=p.participant_id, created_at=now(),
+        guard_key=guard_key(p.loan_id, p.lender_email),
+        loan_id=p.loan_id,
+        participant_id=p.participant_id,
+        created_at=now(),
     )
 
 
 def make_user(v: Viewer) -> models.User:
-    return models.User(user_id=v.user_id, email=v.email, display_name=v.user_id,
-                       created_at=now(), updated_at=now())
+    return models.User(
+        user_id=v.user_id, email=v.email, display_name=v.user_id, created_at=now(), updated_at=now()
+    )
 
 
 def version_of(loan: models.Loan) -> models.LoanVersion:
     return models.LoanVersion(
-        loan_id=loan.loan_id, version=int(loan.version),
-        snapshot={"title": loan.title, "amount": str(loan.amount), "currency": loan.currency,
-                  "interest_rate": str(loan.interest_rate), "term_months": int(loan.term_months),
-                  "status": loan.status},
-        changed_fields=["title", "amount"], changed_by=loan.borrower_id, changed_at=loan.created_at,
+        loan_id=loan.loan_id,
+        version=int(loan.version),
+        snapshot={
+            "title": loan.title,
+            "amount": str(loan.amount),
+            "currency": loan.currency,
+            "interest_rate": str(loan.interest_rate),
+            "term_months": int(loan.term_months),
+            "status": loan.status,
+        },
+        changed_fields=["title", "amount"],
+        changed_by=loan.borrower_id,
+        changed_at=loan.created_at,
         change_reason="created",
     )
 

@@ -7,9 +7,14 @@ from typing import Any
 import httpx
 
 
-async def gql(client: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None,
-              token: str | None = None, headers: dict[str, str] | None = None,
-              path: str = "/graphql") -> dict[str, Any]:
+async def gql(
+    client: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+    path: str = "/graphql",
+) -> dict[str, Any]:
     h = dict(headers or {})
     if token:
         h["Authorization"] = f"Bearer {token}"

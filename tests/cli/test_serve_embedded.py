@@ -20,15 +20,24 @@ SECRET = "cli-test-secret-0123456789abcdef012345"
 
 
 def env(data_dir: Path, port: int) -> dict[str, str]:
-    e = {k: v for k, v in os.environ.items() if not k.startswith("LOANGRAPH_") and k != "AWS_REGION"}
-    e.update(LOANGRAPH_DATA_DIR=str(data_dir), LOANGRAPH_PORT=str(port), LOANGRAPH_JWT_SECRET=SECRET)
+    e = {
+        k: v for k, v in os.environ.items() if not k.startswith("LOANGRAPH_") and k != "AWS_REGION"
+    }
+    e.update(
+        LOANGRAPH_DATA_DIR=str(data_dir), LOANGRAPH_PORT=str(port), LOANGRAPH_JWT_SECRET=SECRET
+    )
     return e
 
 
 def start(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
-        proc = subprocess.Popen([str(ROOT / ".venv/bin/loangraph"), "serve"], cwd=ROOT, env=env(data_dir, port),
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [str(ROOT / ".venv/bin/loangraph"), "serve"],
+            cwd=ROOT,
+            env=env(data_dir, port),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         assert proc.poll() is None, log.read_text()[-3000:]
@@ -43,9 +52,15 @@ def start(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
 
 
 def titles(port: int) -> list[str]:
-    token = mint_token(Settings(jwt_secret=SECRET), sub="cli-admin", email="cli-admin@example.com", admin=True)
-    r = httpx.post(f"http://127.0.0.1:{port}/graphql", json={"query": "{ loans(first: 100) { edges { node { title } } } }"},
-                   headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    token = mint_token(
+        Settings(jwt_secret=SECRET), sub="cli-admin", email="cli-admin@example.com", admin=True
+    )
+    r = httpx.post(
+        f"http://127.0.0.1:{port}/graphql",
+        json={"query": "{ loans(first: 100) { edges { node { title } } } }"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
     return sorted(e["node"]["title"] for e in r.json()["data"]["loans"]["edges"])
 
 
@@ -59,8 +74,14 @@ def test_serve_seed_restart(tmp_path: Path) -> None:
     server = start(data, port, log)
     try:
         assert (data / "dynamodb.endpoint").is_file()
-        seed = subprocess.run([str(ROOT / ".venv/bin/loangraph"), "seed"], cwd=ROOT, env=env(data, port),
-                              capture_output=True, text=True, timeout=120)
+        seed = subprocess.run(
+            [str(ROOT / ".venv/bin/loangraph"), "seed"],
+            cwd=ROOT,
+            env=env(data, port),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert seed.returncode == 0, seed.stderr[-2000:]
         assert "using the running server's DynamoDB Local" in seed.stderr
         seeded = titles(port)
@@ -81,7 +102,13 @@ def test_serve_seed_restart(tmp_path: Path) -> None:
 def test_refuses_real_aws_with_the_development_secret(tmp_path: Path) -> None:
     e = {k: v for k, v in os.environ.items() if not k.startswith("LOANGRAPH_")}
     e["AWS_REGION"] = "eu-west-1"
-    r = subprocess.run([str(ROOT / ".venv/bin/loangraph"), "serve"], cwd=ROOT, env=e,
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [str(ROOT / ".venv/bin/loangraph"), "serve"],
+        cwd=ROOT,
+        env=e,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2
     assert "development JWT secret" in r.stderr

@@ -239,6 +239,9 @@ def test_event_settings_come_from_the_settings_object(monkeypatch: pytest.Monkey
     assert rt.dispatcher is not None and rt.dispatcher.lease.ttl == 2.5
     assert rt.deliverer is not None and rt.deliverer.lease_seconds == 4.0
     assert EventRuntime.for_server(defaults, broker=MemoryBroker()).dispatcher is not None
-    assert EventRuntime.for_server(
-        defaults.with_(redis_url="redis://127.0.0.1:1/0"), broker=MemoryBroker()
-    ).dispatcher is None
+    assert (
+        EventRuntime.for_server(
+            defaults.with_(redis_url="redis://127.0.0.1:1/0"), broker=MemoryBroker()
+        ).dispatcher
+        is None
+    )

@@ -30,8 +30,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def server(dynamodb_endpoint: str,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def server(
+    dynamodb_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
     s = start_server(dynamodb_endpoint, tmp_path_factory.mktemp("live-page"))
     try:
         yield s
@@ -47,8 +48,12 @@ async def loan_with_many_points(base: str, borrower: str, invites: int, accepts:
     """A loan whose funding history holds invites + accepts points (a loan holds
     at most 97 participants, so acceptances make up the rest)."""
     token = token_for(borrower, f"{borrower}@example.com")
-    d = await http_gql(base, CREATE, {"i": {"title": "Busy", "amount": "100000",
-                                             "interestRate": "4", "termMonths": 24}}, token)
+    d = await http_gql(
+        base,
+        CREATE,
+        {"i": {"title": "Busy", "amount": "100000", "interestRate": "4", "termMonths": 24}},
+        token,
+    )
     loan = d["createLoan"]["loan"]["id"]
     lenders = [uid("m") for _ in range(invites)]
     items = [{"email": f"{m}@example.com", "amount": "10"} for m in lenders]
@@ -56,8 +61,12 @@ async def loan_with_many_points(base: str, borrower: str, invites: int, accepts:
     results = d["inviteParticipants"]["results"]
     assert [r["errors"] for r in results if r["errors"]] == []
     for m, r in list(zip(lenders, results, strict=True))[:accepts]:
-        d = await http_gql(base, ACCEPT, {"i": {"participantId": r["participant"]["id"]}},
-                           token_for(m, f"{m}@example.com"))
+        d = await http_gql(
+            base,
+            ACCEPT,
+            {"i": {"participantId": r["participant"]["id"]}},
+            token_for(m, f"{m}@example.com"),
+        )
         assert d["acceptInvitation"]["errors"] == []
     return loan
 
@@ -93,8 +102,12 @@ async def test_live_page_follows_an_acceptance_within_two_seconds(server: LiveSe
     # given a loan with two invitations, viewed by its borrower
     borrower, lender, other = uid("b"), uid("l"), uid("l")
     loan, pids = await loan_with_invites(
-        server.url, borrower, [f"{lender}@example.com", f"{other}@example.com"],
-        amount="1000", each="250")
+        server.url,
+        borrower,
+        [f"{lender}@example.com", f"{other}@example.com"],
+        amount="1000",
+        each="250",
+    )
     big = await loan_with_many_points(server.url, borrower, 60, 41)  # 101 points
     screenshot = ARTIFACTS / "live-page.png"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -103,8 +116,17 @@ async def test_live_page_follows_an_acceptance_within_two_seconds(server: LiveSe
     lender_token = token_for(lender, f"{lender}@example.com")
 
     proc = await asyncio.create_subprocess_exec(
-        "node", str(SCRIPT), server.url, loan, borrower_token, lender_token, str(screenshot), big,
-        cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        "node",
+        str(SCRIPT),
+        server.url,
+        loan,
+        borrower_token,
+        lender_token,
+        str(screenshot),
+        big,
+        cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env={"PATH": "/usr/bin:/bin", "CHROMIUM_PATH": CHROMIUM, "HOME": str(ARTIFACTS)},
     )
@@ -131,20 +153,26 @@ async def test_live_page_follows_an_acceptance_within_two_seconds(server: LiveSe
     # then everything came from the server: no request left loopback
     assert result["offLoopback"] == [], "requests left loopback"
     assert result["requests"], "no request was recorded"
-    assert any(u.startswith("ws://127.0.0.1") and u.endswith("/graphql")
-               for u in result["requests"])
+    assert any(
+        u.startswith("ws://127.0.0.1") and u.endswith("/graphql") for u in result["requests"]
+    )
     assert result["consoleErrors"] == []
 
     # and the page showed the loan, its terms, its participants and its history
     before = result["before"]
     assert before["title"] == "Live"
-    assert before["terms"] == ["Amount 1,000.00 USD", "Interest rate 5.00% a year",
-                               "Term 12 months", "Status Pending"]
+    assert before["terms"] == [
+        "Amount 1,000.00 USD",
+        "Interest rate 5.00% a year",
+        "Term 12 months",
+        "Status Pending",
+    ]
     assert (before["progress"], before["progressMax"]) == (0, 100)
     assert before["progressLabel"] == "Funded: 0.00%"
     assert before["summary"] == "0.00 USD of 1,000.00 USD · 0 of 2 participants accepted"
     assert sorted(before["participants"]) == sorted(
-        [f"{lender}@example.com 250.00 USD Pending", f"{other}@example.com 250.00 USD Pending"])
+        [f"{lender}@example.com 250.00 USD Pending", f"{other}@example.com 250.00 USD Pending"]
+    )
     assert before["participantsNote"] == ""
     assert before["chartPoints"] >= 1 and before["historyRows"] == before["chartPoints"]
     assert before["chartDesc"].startswith("Step chart of the percent funded.")

@@ -63,7 +63,10 @@ def start_server(endpoint: str, tmp: Path, **env: str) -> LiveServer:
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(
             [str(ROOT / ".venv/bin/loangraph"), "serve"],
-            cwd=ROOT, env=environ, stdout=log_file, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=environ,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
         )
     server = LiveServer(proc, port, log_path)
     deadline = time.monotonic() + 60
@@ -81,8 +84,9 @@ def start_server(endpoint: str, tmp: Path, **env: str) -> LiveServer:
 
 
 @pytest.fixture(scope="session")
-def live_server(dynamodb_endpoint: str, tmp_path_factory: pytest.TempPathFactory
-                ) -> Iterator[LiveServer]:
+def live_server(
+    dynamodb_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
     server = start_server(dynamodb_endpoint, tmp_path_factory.mktemp("live"))
     try:
         yield server

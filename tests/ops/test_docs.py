@@ -16,7 +16,8 @@ NOT_PREFIXED = {"aws_region": "AWS_REGION"}
 def test_every_setting_is_in_the_configuration_reference() -> None:
     text = (DOCS / "configuration.md").read_text()
     missing = [
-        name for name in SETTING_NAMES
+        name
+        for name in SETTING_NAMES
         if (NOT_PREFIXED.get(name) or f"LOANGRAPH_{name.upper()}") not in text
     ]
     assert not missing, f"document in docs/configuration.md: {missing}"

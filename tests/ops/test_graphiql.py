@@ -21,15 +21,19 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 @pytest.mark.slow
 def test_graphiql_runs_a_query_offline(live_server: LiveServer, artifacts) -> None:
     # given a token, as `loangraph token --sub browser-user --email ...` prints it
-    token = mint_token(Settings(jwt_secret=TEST_JWT_SECRET), sub="browser-user",
-                       email="browser-user@example.com")
+    token = mint_token(
+        Settings(jwt_secret=TEST_JWT_SECRET), sub="browser-user", email="browser-user@example.com"
+    )
     screenshot = artifacts / "graphiql.png"
     screenshot.unlink(missing_ok=True)
 
     # when GraphiQL is opened, the token put in the Headers editor and a query run
     out = subprocess.run(
         ["node", str(SCRIPT), live_server.url, token, str(screenshot)],
-        cwd=ROOT, capture_output=True, text=True, timeout=90,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
         env={"PATH": "/usr/bin:/bin", "CHROMIUM_PATH": CHROMIUM, "HOME": str(artifacts)},
     )
     assert out.returncode == 0, out.stderr

@@ -40,10 +40,12 @@ def test_graphql_http_audits_pass(live_server: LiveServer, path: str) -> None:
     assert not warnings, json.dumps(warnings, indent=1)
 
 
-async def test_graphql_response_json_request_error_is_400_without_data(client: httpx.AsyncClient
-                                                                        ) -> None:
-    r = await client.post("/graphql", json={"query": "{ nope }"},
-                          headers={"Accept": f"{GRJ}, application/json;q=0.9"})
+async def test_graphql_response_json_request_error_is_400_without_data(
+    client: httpx.AsyncClient,
+) -> None:
+    r = await client.post(
+        "/graphql", json={"query": "{ nope }"}, headers={"Accept": f"{GRJ}, application/json;q=0.9"}
+    )
     assert r.status_code == 400
     assert r.headers["content-type"].startswith(GRJ)
     body = r.json()
@@ -52,8 +54,9 @@ async def test_graphql_response_json_request_error_is_400_without_data(client: h
 
 
 async def test_application_json_keeps_200_for_legacy_clients(client: httpx.AsyncClient) -> None:
-    r = await client.post("/graphql", json={"query": "{ nope }"},
-                          headers={"Accept": "application/json"})
+    r = await client.post(
+        "/graphql", json={"query": "{ nope }"}, headers={"Accept": "application/json"}
+    )
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("application/json")
     assert r.json()["errors"]
@@ -67,21 +70,26 @@ async def test_graphql_response_json_success(client: httpx.AsyncClient) -> None:
 
 
 async def test_unacceptable_accept_is_406(client: httpx.AsyncClient) -> None:
-    r = await client.post("/graphql", json={"query": "{ __typename }"},
-                          headers={"Accept": "application/xml"})
+    r = await client.post(
+        "/graphql", json={"query": "{ __typename }"}, headers={"Accept": "application/xml"}
+    )
     assert r.status_code == 406
 
 
 async def test_non_json_body_is_415(client: httpx.AsyncClient) -> None:
-    r = await client.post("/graphql", content="{ __typename }",
-                          headers={"Content-Type": "application/graphql"})
+    r = await client.post(
+        "/graphql", content="{ __typename }", headers={"Content-Type": "application/graphql"}
+    )
     assert r.status_code == 415
     assert r.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
 async def test_mutation_over_get_is_405(client: httpx.AsyncClient) -> None:
-    r = await client.get("/graphql", params={"query": "mutation { __typename }"},
-                         headers={"Accept": "application/json"})
+    r = await client.get(
+        "/graphql",
+        params={"query": "mutation { __typename }"},
+        headers={"Accept": "application/json"},
+    )
     assert r.status_code == 405
     assert r.headers["allow"] == "POST"
 
@@ -92,8 +100,9 @@ async def test_other_methods_are_405(client: httpx.AsyncClient) -> None:
 
 
 async def test_unparsable_json_is_400(client: httpx.AsyncClient) -> None:
-    r = await client.post("/graphql", content="{not json",
-                          headers={"Content-Type": "application/json"})
+    r = await client.post(
+        "/graphql", content="{not json", headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 400
 
 

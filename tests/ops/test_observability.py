@@ -27,8 +27,9 @@ def samples(text: str) -> dict[str, list]:
     return {family.name: family.samples for family in text_string_to_metric_families(text)}
 
 
-async def test_metrics_exposition_parses_and_counts_a_request(client: httpx.AsyncClient, token
-                                                              ) -> None:
+async def test_metrics_exposition_parses_and_counts_a_request(
+    client: httpx.AsyncClient, token
+) -> None:
     # given one named query that reads DynamoDB
     body = await gql(client, VIEWER_AND_LOANS, token=token("metrics-user"))
     assert "errors" not in body, body
@@ -46,8 +47,10 @@ async def test_metrics_exposition_parses_and_counts_a_request(client: httpx.Asyn
         and s.value >= 1
         for s in requests
     )
-    assert any(s.name.endswith("_bucket") and s.labels.get("operation") == "MyLoans"
-               for s in families["loangraph_graphql_request_duration_seconds"])
+    assert any(
+        s.name.endswith("_bucket") and s.labels.get("operation") == "MyLoans"
+        for s in families["loangraph_graphql_request_duration_seconds"]
+    )
     db_calls = families["loangraph_dynamodb_requests"]
     assert sum(s.value for s in db_calls if s.labels["outcome"] == "ok") > 0
     assert any(s.labels["operation"] == "Query" for s in db_calls)
@@ -66,9 +69,13 @@ async def test_metrics_exposition_parses_and_counts_a_request(client: httpx.Asyn
     ):
         assert name in families, name
     assert {s.labels["protocol"] for s in families["loangraph_subscriptions_open"]} == {
-        "graphql-transport-ws", "graphql-ws"}
-    assert any(s.labels == {"route": "/graphql", "method": "POST", "status": "200"}
-               for s in families["loangraph_http_requests"])
+        "graphql-transport-ws",
+        "graphql-ws",
+    }
+    assert any(
+        s.labels == {"route": "/graphql", "method": "POST", "status": "200"}
+        for s in families["loangraph_http_requests"]
+    )
     if importlib.util.find_spec("guards.cache") is not None:
         caches = {s.labels["cache"] for s in families["loangraph_cache_requests"]}
         assert "records:loans" in caches
@@ -79,8 +86,10 @@ async def test_metrics_exposition_parses_and_counts_a_request(client: httpx.Asyn
 async def test_errors_are_counted_by_code(client: httpx.AsyncClient) -> None:
     await gql(client, "query Anonymous { viewer { userId } }")
     families = samples((await client.get("/metrics")).text)
-    assert any(s.labels.get("operation") == "Anonymous" and s.labels["outcome"] == "UNAUTHENTICATED"
-               for s in families["loangraph_graphql_requests"])
+    assert any(
+        s.labels.get("operation") == "Anonymous" and s.labels["outcome"] == "UNAUTHENTICATED"
+        for s in families["loangraph_graphql_requests"]
+    )
 
 
 async def test_operation_names_are_bounded(client: httpx.AsyncClient) -> None:
@@ -92,8 +101,9 @@ async def test_operation_names_are_bounded(client: httpx.AsyncClient) -> None:
 
 
 async def test_request_id_is_accepted_and_returned(client: httpx.AsyncClient) -> None:
-    r = await client.post("/graphql", json={"query": "{ __typename }"},
-                          headers={"X-Request-ID": "req-abc-123"})
+    r = await client.post(
+        "/graphql", json={"query": "{ __typename }"}, headers={"X-Request-ID": "req-abc-123"}
+    )
     assert r.headers["x-request-id"] == "req-abc-123"
 
     generated = await client.post("/graphql", json={"query": "{ __typename }"})
@@ -103,19 +113,24 @@ async def test_request_id_is_accepted_and_returned(client: httpx.AsyncClient) ->
     assert too_long.headers["x-request-id"] != "x" * 200
 
 
-async def test_one_access_log_line_per_request(client: httpx.AsyncClient, token,
-                                               caplog: pytest.LogCaptureFixture) -> None:
+async def test_one_access_log_line_per_request(
+    client: httpx.AsyncClient, token, caplog: pytest.LogCaptureFixture
+) -> None:
     # when a named query runs with a request id
     with caplog.at_level(logging.INFO, logger="loangraph.access"):
         r = await client.post(
-            "/graphql", json={"query": VIEWER_AND_LOANS},
+            "/graphql",
+            json={"query": VIEWER_AND_LOANS},
             headers={"Authorization": f"Bearer {token('log-user')}", "X-Request-ID": "log-req-1"},
         )
     assert r.status_code == 200
 
     # then exactly one access line carries the request's facts
-    lines = [rec for rec in caplog.records if rec.name == "loangraph.access"
-             and getattr(rec, "request_id", None) == "log-req-1"]
+    lines = [
+        rec
+        for rec in caplog.records
+        if rec.name == "loangraph.access" and getattr(rec, "request_id", None) == "log-req-1"
+    ]
     assert len(lines) == 1
     line = lines[0]
     assert line.operation == "MyLoans"

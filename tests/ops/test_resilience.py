@@ -44,10 +44,15 @@ def token_for(sub: str) -> str:
     return mint_token(Settings(jwt_secret=TEST_JWT_SECRET), sub=sub, email=f"{sub}@example.com")
 
 
-def post(server: LiveServer, query: str, token: str, variables: dict | None = None,
-         timeout: float = 30) -> httpx.Response:
-    return httpx.post(server.url + "/graphql", json={"query": query, "variables": variables or {}},
-                      headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
+def post(
+    server: LiveServer, query: str, token: str, variables: dict | None = None, timeout: float = 30
+) -> httpx.Response:
+    return httpx.post(
+        server.url + "/graphql",
+        json={"query": query, "variables": variables or {}},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=timeout,
+    )
 
 
 def create_tables(endpoint: str, prefix: str) -> None:
@@ -118,8 +123,10 @@ def test_database_outage_and_recovery(outage_env) -> None:
 
     # and /metrics saw the failed DynamoDB calls
     metrics = httpx.get(server.url + "/metrics").text
-    assert 'loangraph_dynamodb_errors_total{code="EndpointConnectionError"' in metrics or \
-        "loangraph_dynamodb_errors_total{code=" in metrics
+    assert (
+        'loangraph_dynamodb_errors_total{code="EndpointConnectionError"' in metrics
+        or "loangraph_dynamodb_errors_total{code=" in metrics
+    )
 
 
 @pytest.mark.slow
@@ -127,19 +134,39 @@ def test_graceful_shutdown(outage_env) -> None:
     server: LiveServer = outage_env["server"]
     ddb: DynamoDBLocal = outage_env["ddb"]
     borrower = token_for("borrower-" + uuid.uuid4().hex[:6])
-    created = post(server, CREATE_LOAN, borrower, {"input": {
-        "title": "Shutdown test", "amount": "1000.00", "interestRate": "5.0", "termMonths": 12,
-    }}).json()
+    created = post(
+        server,
+        CREATE_LOAN,
+        borrower,
+        {
+            "input": {
+                "title": "Shutdown test",
+                "amount": "1000.00",
+                "interestRate": "5.0",
+                "termMonths": 12,
+            }
+        },
+    ).json()
     loan_id = created["data"]["createLoan"]["loan"]["id"]
 
     async def scenario() -> tuple[int | None, httpx.Response]:
         url = server.url.replace("http", "ws") + "/graphql"
         async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:
-            await ws.send(json.dumps({"type": "connection_init",
-                                      "payload": {"authorization": f"Bearer {borrower}"}}))
+            await ws.send(
+                json.dumps(
+                    {"type": "connection_init", "payload": {"authorization": f"Bearer {borrower}"}}
+                )
+            )
             assert json.loads(await ws.recv())["type"] == "connection_ack"
-            await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
-                "query": FUNDING, "variables": {"id": loan_id}}}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "id": "1",
+                        "type": "subscribe",
+                        "payload": {"query": FUNDING, "variables": {"id": loan_id}},
+                    }
+                )
+            )
             first = json.loads(await asyncio.wait_for(ws.recv(), 10))
             assert first["type"] == "next", first
 
@@ -147,8 +174,9 @@ def test_graceful_shutdown(outage_env) -> None:
             assert ddb.proc is not None
             os.kill(ddb.proc.pid, signal.SIGSTOP)
             box: dict[str, httpx.Response] = {}
-            worker = threading.Thread(target=lambda: box.setdefault(
-                "r", post(server, MY_LOANS, borrower, timeout=30)))
+            worker = threading.Thread(
+                target=lambda: box.setdefault("r", post(server, MY_LOANS, borrower, timeout=30))
+            )
             worker.start()
             await asyncio.sleep(0.5)
 

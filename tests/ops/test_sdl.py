@@ -61,7 +61,10 @@ def test_committed_sdl_matches_the_code() -> None:
 def test_schema_keeps_the_public_contract() -> None:
     out = subprocess.run(
         [sys.executable, str(CONTRACT_CHECK), str(SDL_FILE)],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "0 breaking change(s)" in out.stdout
@@ -73,10 +76,12 @@ def test_every_schema_element_has_a_description() -> None:
 
 
 def test_coverage_check_finds_a_missing_description() -> None:
-    schema = build_schema('''
+    schema = build_schema("""
         "Root" type Query { "documented" a(x: Int): Int  b: E }
         "E" enum E { "one" ONE TWO }
-    ''')
+    """)
     assert sorted(undocumented(schema)) == [
-        "argument Query.a(x)", "enum value E.TWO", "field Query.b",
+        "argument Query.a(x)",
+        "enum value E.TWO",
+        "field Query.b",
     ]

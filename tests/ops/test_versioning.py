@@ -68,8 +68,9 @@ def test_gate_fails_on_a_breaking_change_in_a_copy(tmp_path: Path) -> None:
     # then it fails, naming both
     found = {(c.type.name, c.description) for c in changes}
     assert ("TYPE_REMOVED", "AuditEntry was removed.") in found
-    assert any(kind == "FIELD_CHANGED_KIND" and ".version changed type" in text
-               for kind, text in found)
+    assert any(
+        kind == "FIELD_CHANGED_KIND" and ".version changed type" in text for kind, text in found
+    )
 
 
 def test_gate_allows_an_addition(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@ an invited lender (by email), an accepted lender, a stranger, an admin and no to
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 
 import pytest
@@ -11,10 +10,23 @@ import pytest
 import models
 from core.ids import to_global_id
 from tests.conftest import new_user
-from tests.factories import guard_for, make_loan, make_participant, make_user, now, version_of, write_all
+from tests.factories import (
+    guard_for,
+    make_loan,
+    make_participant,
+    make_user,
+    now,
+    version_of,
+    write_all,
+)
 from tests.graphql_client import gql
 
-B, INVITED, ACCEPTED, STRANGER = (new_user("borrower"), new_user("invited"), new_user("accepted"), new_user("stranger"))
+B, INVITED, ACCEPTED, STRANGER = (
+    new_user("borrower"),
+    new_user("invited"),
+    new_user("accepted"),
+    new_user("stranger"),
+)
 ADMIN = new_user("admin", admin=True)
 
 
@@ -22,17 +34,47 @@ ADMIN = new_user("admin", admin=True)
 def world(settings):
     loan = make_loan(B, title="Visible to some")
     p_inv = make_participant(loan, INVITED.email, amount="300.00")
-    p_acc = make_participant(loan, ACCEPTED.email, amount="700.00", status="ACCEPTED", lender_id=ACCEPTED.user_id)
-    audit = models.AuditEntry(
-        record_key=f"loans#{loan.loan_id}", sk=f"{models.AuditEntry.timestamp.serialize(now())}#{uuid.uuid4()}",
-        audit_id=str(uuid.uuid4()), timestamp=now(), table_name="loans", record_id=loan.loan_id,
-        action="CREATE", event="LOAN_CREATED", loan_id=loan.loan_id, actor_id=B.user_id,
-        after={"title": loan.title}, changed_fields=["title"], ip_address="127.0.0.1",
+    p_acc = make_participant(
+        loan, ACCEPTED.email, amount="700.00", status="ACCEPTED", lender_id=ACCEPTED.user_id
     )
-    metric = models.LoanMetric(loan_id=loan.loan_id, sk=f"{audit.sk}", timestamp=now(), event="PARTICIPANT_ACCEPTED",
-                               total_funded=700, funding_percentage=7, participant_count=2, accepted_participant_count=1)
-    write_all([loan, p_inv, p_acc, guard_for(p_inv), guard_for(p_acc), version_of(loan), audit, metric,
-               *[make_user(v) for v in (B, INVITED, ACCEPTED, STRANGER, ADMIN)]])
+    audit = models.AuditEntry(
+        record_key=f"loans#{loan.loan_id}",
+        sk=f"{models.AuditEntry.timestamp.serialize(now())}#{uuid.uuid4()}",
+        audit_id=str(uuid.uuid4()),
+        timestamp=now(),
+        table_name="loans",
+        record_id=loan.loan_id,
+        action="CREATE",
+        event="LOAN_CREATED",
+        loan_id=loan.loan_id,
+        actor_id=B.user_id,
+        after={"title": loan.title},
+        changed_fields=["title"],
+        ip_address="127.0.0.1",
+    )
+    metric = models.LoanMetric(
+        loan_id=loan.loan_id,
+        sk=f"{audit.sk}",
+        timestamp=now(),
+        event="PARTICIPANT_ACCEPTED",
+        total_funded=700,
+        funding_percentage=7,
+        participant_count=2,
+        accepted_participant_count=1,
+    )
+    write_all(
+        [
+            loan,
+            p_inv,
+            p_acc,
+            guard_for(p_inv),
+            guard_for(p_acc),
+            version_of(loan),
+            audit,
+            metric,
+            *[make_user(v) for v in (B, INVITED, ACCEPTED, STRANGER, ADMIN)],
+        ]
+    )
     return {"loan": loan, "inv": p_inv, "acc": p_acc, "audit": audit}
 
 
@@ -46,9 +88,13 @@ LOAN = """query($id: ID!) { loan(id: $id) { title totalFunded
   fundingHistory { edges { node { totalFunded event } } } } }"""
 
 
-@pytest.mark.parametrize("who,sees", [(B, True), (INVITED, True), (ACCEPTED, True), (STRANGER, False), (ADMIN, True)])
+@pytest.mark.parametrize(
+    "who,sees", [(B, True), (INVITED, True), (ACCEPTED, True), (STRANGER, False), (ADMIN, True)]
+)
 async def test_loan_visibility(client, token, world, who, sees):
-    r = await gql(client, LOAN, {"id": to_global_id("Loan", world["loan"].loan_id)}, token=tok(token, who))
+    r = await gql(
+        client, LOAN, {"id": to_global_id("Loan", world["loan"].loan_id)}, token=tok(token, who)
+    )
     assert "errors" not in r, r
     loan = r["data"]["loan"]
     if not sees:
@@ -75,11 +121,18 @@ async def test_no_token_and_bad_token_are_unauthenticated(client, world):
 
 
 async def test_expired_and_forged_tokens(client, settings, world):
-    import jwt as pyjwt
     import time as _t
 
-    expired = pyjwt.encode({"sub": "x", "exp": int(_t.time()) - 3600}, settings.jwt_secret, algorithm="HS256")
-    forged = pyjwt.encode({"sub": "x", "exp": int(_t.time()) + 3600}, "another-secret-of-enough-length-123", algorithm="HS256")
+    import jwt as pyjwt
+
+    expired = pyjwt.encode(
+        {"sub": "x", "exp": int(_t.time()) - 3600}, settings.jwt_secret, algorithm="HS256"
+    )
+    forged = pyjwt.encode(
+        {"sub": "x", "exp": int(_t.time()) + 3600},
+        "another-secret-of-enough-length-123",
+        algorithm="HS256",
+    )
     for t in (expired, forged):
         r = await gql(client, "{ viewer { userId } }", token=t)
         assert r["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
@@ -93,13 +146,24 @@ async def test_introspection_needs_no_token(client):
 AUDIT_TRAIL = "query($id: ID!) { loan(id: $id) { auditTrail { edges { node { action ipAddress actor { userId } } } } } }"
 
 
-@pytest.mark.parametrize("who,allowed", [(B, True), (ADMIN, True), (INVITED, False), (ACCEPTED, False)])
+@pytest.mark.parametrize(
+    "who,allowed", [(B, True), (ADMIN, True), (INVITED, False), (ACCEPTED, False)]
+)
 async def test_audit_trail_for_borrower_and_admins(client, token, world, who, allowed):
-    r = await gql(client, AUDIT_TRAIL, {"id": to_global_id("Loan", world["loan"].loan_id)}, token=tok(token, who))
+    r = await gql(
+        client,
+        AUDIT_TRAIL,
+        {"id": to_global_id("Loan", world["loan"].loan_id)},
+        token=tok(token, who),
+    )
     if allowed:
         assert "errors" not in r, r
         node = r["data"]["loan"]["auditTrail"]["edges"][0]["node"]
-        assert node == {"action": "CREATE", "ipAddress": "127.0.0.1", "actor": {"userId": B.user_id}}
+        assert node == {
+            "action": "CREATE",
+            "ipAddress": "127.0.0.1",
+            "actor": {"userId": B.user_id},
+        }
     else:
         assert r["errors"][0]["extensions"]["code"] == "FORBIDDEN"
         assert r["errors"][0]["path"] == ["loan", "auditTrail"]
@@ -116,7 +180,12 @@ async def test_audit_log_is_admin_only(client, token, world, who):
 
 async def test_audit_log_for_admin_by_record_and_actor(client, token, world):
     loan_gid = to_global_id("Loan", world["loan"].loan_id)
-    for f in ({"recordId": loan_gid}, {"actorId": to_global_id("User", B.user_id)}, {"action": "CREATE"}, None):
+    for f in (
+        {"recordId": loan_gid},
+        {"actorId": to_global_id("User", B.user_id)},
+        {"action": "CREATE"},
+        None,
+    ):
         r = await gql(client, AUDIT_LOG, {"f": f}, token=tok(token, ADMIN))
         assert "errors" not in r, r
         ids = [e["node"]["recordId"] for e in r["data"]["auditLog"]["edges"]]
@@ -143,9 +212,10 @@ INVITES = "query($s: ParticipantStatus) { myInvitations(status: $s) { edges { no
 
 async def test_my_invitations(client, token, world):
     r = await gql(client, INVITES, token=tok(token, INVITED))
-    assert [(e["node"]["lenderEmail"], e["node"]["loan"]["title"]) for e in r["data"]["myInvitations"]["edges"]] == [
-        (INVITED.email, "Visible to some")
-    ]
+    assert [
+        (e["node"]["lenderEmail"], e["node"]["loan"]["title"])
+        for e in r["data"]["myInvitations"]["edges"]
+    ] == [(INVITED.email, "Visible to some")]
     r = await gql(client, INVITES, {"s": "ACCEPTED"}, token=tok(token, INVITED))
     assert r["data"]["myInvitations"]["edges"] == []
     r = await gql(client, INVITES, {"s": "ACCEPTED"}, token=tok(token, ACCEPTED))
@@ -159,7 +229,9 @@ USER_EMAIL = "query($id: ID!) { node(id: $id) { ... on User { userId email } } v
 
 @pytest.mark.parametrize("who,sees_email", [(B, True), (ADMIN, True), (STRANGER, False)])
 async def test_user_email_visible_to_self_and_admins(client, token, world, who, sees_email):
-    r = await gql(client, USER_EMAIL, {"id": to_global_id("User", B.user_id)}, token=tok(token, who))
+    r = await gql(
+        client, USER_EMAIL, {"id": to_global_id("User", B.user_id)}, token=tok(token, who)
+    )
     assert (r["data"]["node"]["email"] == B.email) is sees_email
     assert r["data"]["viewer"]["email"] == who.email
 
@@ -167,7 +239,16 @@ async def test_user_email_visible_to_self_and_admins(client, token, world, who, 
 NODE = "query($id: ID!) { node(id: $id) { id __typename } }"
 
 
-@pytest.mark.parametrize("who,visible", [(B, {"inv", "acc"}), (ADMIN, {"inv", "acc"}), (INVITED, {"inv"}), (ACCEPTED, {"acc"}), (STRANGER, set())])
+@pytest.mark.parametrize(
+    "who,visible",
+    [
+        (B, {"inv", "acc"}),
+        (ADMIN, {"inv", "acc"}),
+        (INVITED, {"inv"}),
+        (ACCEPTED, {"acc"}),
+        (STRANGER, set()),
+    ],
+)
 async def test_participant_nodes_follow_row_rules(client, token, world, who, visible):
     for name in ("inv", "acc"):
         p = world[name]
@@ -179,5 +260,9 @@ async def test_participant_nodes_follow_row_rules(client, token, world, who, vis
 async def test_webhooks_and_rate_limit_need_a_token(client, token, world):
     r = await gql(client, "{ webhooks { edges { node { url } } } rateLimit { limit remaining } }")
     assert {e["extensions"]["code"] for e in r["errors"]} == {"UNAUTHENTICATED"}
-    r = await gql(client, "{ webhooks { edges { node { url } } } rateLimit { limit } }", token=tok(token, STRANGER))
+    r = await gql(
+        client,
+        "{ webhooks { edges { node { url } } } rateLimit { limit } }",
+        token=tok(token, STRANGER),
+    )
     assert r["data"]["webhooks"]["edges"] == [] and r["data"]["rateLimit"]["limit"] > 0

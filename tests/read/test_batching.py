@@ -23,12 +23,13 @@ async def _run(settings, token, naive: bool) -> tuple[dict, int]:
     app = create_app(settings, start_background=False)
     # cold: bypass the process cache, so every request reads the database
     app.state.graphql.loaders_factory = NaiveLoaders if naive else (lambda: Loaders(fresh=True))
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
-            await gql(c, "{ viewer { userId } }", token=token)  # first use upserts the user
-            before = db.TOTALS.total
-            result = await gql(c, NESTED_QUERY, token=token)
-            return result, db.TOTALS.total - before
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as c:
+        await gql(c, "{ viewer { userId } }", token=token)  # first use upserts the user
+        before = db.TOTALS.total
+        result = await gql(c, NESTED_QUERY, token=token)
+        return result, db.TOTALS.total - before
 
 
 async def test_nested_query_is_batched(settings, dataset, token):
@@ -39,7 +40,9 @@ async def test_nested_query_is_batched(settings, dataset, token):
     # then all 1,000 lenders are there, read in at most 115 requests
     edges = result["data"]["loans"]["edges"]
     assert len(edges) == 100
-    lenders = [p["node"]["lender"]["userId"] for e in edges for p in e["node"]["participants"]["edges"]]
+    lenders = [
+        p["node"]["lender"]["userId"] for e in edges for p in e["node"]["participants"]["edges"]
+    ]
     assert len(lenders) == 1000 and len(set(lenders)) == 1000
     assert requests <= 115, requests
     # 1 page of loans + 100 participant Queries + 10 BatchGetItems of 100 users

@@ -14,11 +14,21 @@ from tests.conftest import new_user
 from tests.factories import make_loan, write_all
 from tests.graphql_client import gql
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 B = new_user("b")
 T0 = dt.datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 # (minutes after T0, total funded)
-SERIES = [(0, 10), (20, 20), (59, 30), (60, 40), (61, 50), (179, 60), (24 * 60 + 5, 70), (24 * 60 + 6, 80), (48 * 60, 90)]
+SERIES = [
+    (0, 10),
+    (20, 20),
+    (59, 30),
+    (60, 40),
+    (61, 50),
+    (179, 60),
+    (24 * 60 + 5, 70),
+    (24 * 60 + 6, 80),
+    (48 * 60, 90),
+]
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +37,18 @@ def loan(settings):
     rows = [loan]
     for minutes, total in SERIES:
         ts = T0 + dt.timedelta(minutes=minutes)
-        rows.append(models.LoanMetric(
-            loan_id=loan.loan_id, sk=f"{models.LoanMetric.timestamp.serialize(ts)}#{uuid.uuid4()}", timestamp=ts,
-            event="PARTICIPANT_ACCEPTED", total_funded=Decimal(total), funding_percentage=Decimal(total),
-            participant_count=total // 10, accepted_participant_count=total // 10))
+        rows.append(
+            models.LoanMetric(
+                loan_id=loan.loan_id,
+                sk=f"{models.LoanMetric.timestamp.serialize(ts)}#{uuid.uuid4()}",
+                timestamp=ts,
+                event="PARTICIPANT_ACCEPTED",
+                total_funded=Decimal(total),
+                funding_percentage=Decimal(total),
+                participant_count=total // 10,
+                accepted_participant_count=total // 10,
+            )
+        )
     write_all(rows)
     return to_global_id("Loan", loan.loan_id)
 
@@ -68,7 +86,11 @@ async def test_bucket_pages_forward_and_backward(client, token, loan):
     first, info = await run(client, token, id=loan, b="HOUR", first=2)
     assert first == ["30.00", "50.00"] and info["hasNextPage"]
     rest, info2 = await run(client, token, id=loan, b="HOUR", first=10, after=info["endCursor"])
-    assert rest == ["60.00", "80.00", "90.00"] and info2["hasPreviousPage"] and not info2["hasNextPage"]
+    assert (
+        rest == ["60.00", "80.00", "90.00"]
+        and info2["hasPreviousPage"]
+        and not info2["hasNextPage"]
+    )
     tail, info3 = await run(client, token, id=loan, b="HOUR", last=2)
     assert tail == ["80.00", "90.00"] and info3["hasPreviousPage"]
     before, info4 = await run(client, token, id=loan, b="HOUR", last=2, before=info3["startCursor"])
@@ -76,11 +98,22 @@ async def test_bucket_pages_forward_and_backward(client, token, loan):
 
 
 async def test_from_to_window(client, token, loan):
-    totals, _ = await run(client, token, id=loan, b="HOUR", **{"from": "2026-05-01T10:00:00Z", "to": "2026-05-02T09:05:30Z"})
+    totals, _ = await run(
+        client,
+        token,
+        id=loan,
+        b="HOUR",
+        **{"from": "2026-05-01T10:00:00Z", "to": "2026-05-02T09:05:30Z"},
+    )
     assert totals == ["50.00", "60.00", "70.00"]
 
 
 async def test_cursor_of_another_bucket_is_refused(client, token, loan):
     _, info = await run(client, token, id=loan, b="HOUR", first=1)
-    r = await gql(client, Q, {"id": loan, "b": "DAY", "first": 1, "after": info["endCursor"]}, token=token(B.user_id, B.email))
+    r = await gql(
+        client,
+        Q,
+        {"id": loan, "b": "DAY", "first": 1, "after": info["endCursor"]},
+        token=token(B.user_id, B.email),
+    )
     assert r["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"

@@ -27,8 +27,12 @@ def keypair(kid: str):
 
 def rs256(key, kid: str, sub: str = "rs-user", **claims) -> str:
     now = int(time.time())
-    return jwt.encode({"sub": sub, "email": f"{sub}@example.com", "exp": now + 600, **claims}, key,
-                      algorithm="RS256", headers={"kid": kid})
+    return jwt.encode(
+        {"sub": sub, "email": f"{sub}@example.com", "exp": now + 600, **claims},
+        key,
+        algorithm="RS256",
+        headers={"kid": kid},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +42,10 @@ def keys():
 
 async def viewer(settings, token: str) -> dict:
     app = create_app(settings, start_background=False)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
-            return await gql(c, "{ viewer { userId email } }", token=token)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as c:
+        return await gql(c, "{ viewer { userId email } }", token=token)
 
 
 async def test_jwks_file(settings, keys, tmp_path):

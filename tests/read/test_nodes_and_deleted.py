@@ -22,8 +22,20 @@ def world(settings):
     p_live = make_participant(live, L.email)
     p_removed = make_participant(live, "removed@example.com", deleted=True)
     p_gone = make_participant(gone, L.email, deleted=True)
-    write_all([live, gone, p_live, p_removed, p_gone, guard_for(p_live), guard_for(p_gone),
-               version_of(live), make_user(B), make_user(L)])
+    write_all(
+        [
+            live,
+            gone,
+            p_live,
+            p_removed,
+            p_gone,
+            guard_for(p_live),
+            guard_for(p_gone),
+            version_of(live),
+            make_user(B),
+            make_user(L),
+        ]
+    )
     return {"live": live, "gone": gone, "p_live": p_live, "p_removed": p_removed}
 
 
@@ -37,10 +49,19 @@ ROUND_TRIP = """query($ids: [ID!]!) { nodes(ids: $ids) { id __typename
 
 async def test_global_ids_round_trip(client, token, world):
     live, p = world["live"], world["p_live"]
-    r = await gql(client, "query($id: ID!) { loan(id: $id) { id versions { edges { node { id } } } participants { edges { node { id } } } borrower { id } } }",
-                  {"id": to_global_id("Loan", live.loan_id)}, token=t(token, B))
+    r = await gql(
+        client,
+        "query($id: ID!) { loan(id: $id) { id versions { edges { node { id } } } participants { edges { node { id } } } borrower { id } } }",
+        {"id": to_global_id("Loan", live.loan_id)},
+        token=t(token, B),
+    )
     loan = r["data"]["loan"]
-    ids = [loan["id"], loan["versions"]["edges"][0]["node"]["id"], loan["participants"]["edges"][0]["node"]["id"], loan["borrower"]["id"]]
+    ids = [
+        loan["id"],
+        loan["versions"]["edges"][0]["node"]["id"],
+        loan["participants"]["edges"][0]["node"]["id"],
+        loan["borrower"]["id"],
+    ]
     assert [from_global_id(i)[0] for i in ids] == ["Loan", "LoanVersion", "Participant", "User"]
     r = await gql(client, ROUND_TRIP, {"ids": ids}, token=t(token, B))
     nodes = r["data"]["nodes"]
@@ -49,19 +70,33 @@ async def test_global_ids_round_trip(client, token, world):
     assert nodes[0]["loanId"] == live.loan_id and nodes[2]["participantId"] == p.participant_id
 
 
-@pytest.mark.parametrize("bad", ["%%%", base64.b64encode(b"Nope:1").decode(), base64.b64encode(b"Loan").decode()])
+@pytest.mark.parametrize(
+    "bad", ["%%%", base64.b64encode(b"Nope:1").decode(), base64.b64encode(b"Loan").decode()]
+)
 async def test_malformed_ids_are_bad_user_input(client, token, world, bad):
-    r = await gql(client, "query($id: ID!) { node(id: $id) { id } }", {"id": bad}, token=t(token, B))
+    r = await gql(
+        client, "query($id: ID!) { node(id: $id) { id } }", {"id": bad}, token=t(token, B)
+    )
     assert r["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
 async def test_unknown_id_is_null(client, token, world):
-    r = await gql(client, "query($id: ID!) { loan(id: $id) { id } }", {"id": to_global_id("Loan", "missing")}, token=t(token, B))
+    r = await gql(
+        client,
+        "query($id: ID!) { loan(id: $id) { id } }",
+        {"id": to_global_id("Loan", "missing")},
+        token=t(token, B),
+    )
     assert r["data"] == {"loan": None} and "errors" not in r
 
 
 async def test_wrong_type_of_id_is_bad_user_input(client, token, world):
-    r = await gql(client, "query($id: ID!) { loan(id: $id) { id } }", {"id": to_global_id("User", B.user_id)}, token=t(token, B))
+    r = await gql(
+        client,
+        "query($id: ID!) { loan(id: $id) { id } }",
+        {"id": to_global_id("User", B.user_id)},
+        token=t(token, B),
+    )
     assert r["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
@@ -90,12 +125,20 @@ async def test_deleted_loans_hidden_by_default(client, token, world):
 async def test_removed_participants_hidden_by_default(client, token, world):
     live = to_global_id("Loan", world["live"].loan_id)
     r = await gql(client, PARTS, {"id": live}, token=t(token, B))
-    assert [e["node"]["lenderEmail"] for e in r["data"]["loan"]["participants"]["edges"]] == [L.email]
+    assert [e["node"]["lenderEmail"] for e in r["data"]["loan"]["participants"]["edges"]] == [
+        L.email
+    ]
     r = await gql(client, PARTS, {"id": live, "d": True}, token=t(token, B))
-    assert sorted(e["node"]["lenderEmail"] for e in r["data"]["loan"]["participants"]["edges"]) == sorted([L.email, "removed@example.com"])
+    assert sorted(
+        e["node"]["lenderEmail"] for e in r["data"]["loan"]["participants"]["edges"]
+    ) == sorted([L.email, "removed@example.com"])
     # a lender's includeDeleted shows nothing more than their own live participation
     r = await gql(client, PARTS, {"id": live, "d": True}, token=t(token, L))
-    assert [e["node"]["lenderEmail"] for e in r["data"]["loan"]["participants"]["edges"]] == [L.email]
+    assert [e["node"]["lenderEmail"] for e in r["data"]["loan"]["participants"]["edges"]] == [
+        L.email
+    ]
     # and the lender's invitations list skips the deleted loan's cascaded participant
-    r = await gql(client, "{ myInvitations { edges { node { loan { title } } } } }", token=t(token, L))
+    r = await gql(
+        client, "{ myInvitations { edges { node { loan { title } } } } }", token=t(token, L)
+    )
     assert [e["node"]["loan"]["title"] for e in r["data"]["myInvitations"]["edges"]] == ["live"]

@@ -12,7 +12,7 @@ from tests.conftest import new_user
 from tests.factories import make_loan, write_all
 from tests.graphql_client import gql
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 LOANS = """
 query($first: Int, $after: String, $last: Int, $before: String, $status: LoanStatus) {
@@ -28,7 +28,10 @@ query($first: Int, $after: String, $last: Int, $before: String, $status: LoanSta
 def seed(n: int, prefix: str = "b"):
     borrower = new_user(prefix)
     base = dt.datetime(2026, 3, 1, tzinfo=UTC)
-    loans = [make_loan(borrower, title=f"L{i:03d}", created_at=base + dt.timedelta(minutes=i)) for i in range(n)]
+    loans = [
+        make_loan(borrower, title=f"L{i:03d}", created_at=base + dt.timedelta(minutes=i))
+        for i in range(n)
+    ]
     write_all(loans)
     return borrower
 
@@ -97,7 +100,9 @@ async def test_default_page_is_20(client, token, b250):
     assert len(titles) == 20 and info["hasNextPage"]
 
 
-@pytest.mark.parametrize("n,first,expect_next", [(0, 10, False), (100, 100, False), (101, 100, True)])
+@pytest.mark.parametrize(
+    "n,first,expect_next", [(0, 10, False), (100, 100, False), (101, 100, True)]
+)
 async def test_sizes(client, token, settings, n, first, expect_next):
     borrower = seed(n, f"s{n}")
     titles, info, _ = await page(client, token(borrower.user_id, borrower.email), first=first)
@@ -107,8 +112,12 @@ async def test_sizes(client, token, settings, n, first, expect_next):
     if n == 0:
         assert info["startCursor"] is None and info["endCursor"] is None
     if n == 101:
-        rest, info2, _ = await page(client, token(borrower.user_id, borrower.email), first=100, after=info["endCursor"])
-        assert rest == ["L100"] and info2["hasNextPage"] is False and info2["hasPreviousPage"] is True
+        rest, info2, _ = await page(
+            client, token(borrower.user_id, borrower.email), first=100, after=info["endCursor"]
+        )
+        assert (
+            rest == ["L100"] and info2["hasNextPage"] is False and info2["hasPreviousPage"] is True
+        )
 
 
 async def _error(client, tok, **variables):
@@ -119,8 +128,14 @@ async def _error(client, tok, **variables):
 
 @pytest.mark.parametrize(
     "variables",
-    [{"first": 0}, {"first": 101}, {"last": 0}, {"first": 5, "last": 5}, {"first": 5, "before": "x"},
-     {"last": 5, "after": "x"}],
+    [
+        {"first": 0},
+        {"first": 101},
+        {"last": 0},
+        {"first": 5, "last": 5},
+        {"first": 5, "before": "x"},
+        {"last": 5, "after": "x"},
+    ],
 )
 async def test_bad_arguments_are_bad_user_input(client, token, b250, variables):
     err = await _error(client, token(b250.user_id, b250.email), **variables)
@@ -149,8 +164,12 @@ async def test_foreign_cursor_from_another_filter(client, token, b250):
 async def test_cursor_of_another_viewer_is_refused(client, token, b250):
     admin = token("admin-pager", "admin-pager@example.com", admin=True)
     _, info, _ = await page(client, token(b250.user_id, b250.email), first=2)
-    r = await gql(client, LOANS.replace("filter: {status: $status}", "filter: {status: $status}"),
-                  {"first": 2, "after": info["endCursor"]}, token=admin)
+    r = await gql(
+        client,
+        LOANS.replace("filter: {status: $status}", "filter: {status: $status}"),
+        {"first": 2, "after": info["endCursor"]},
+        token=admin,
+    )
     assert r["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 

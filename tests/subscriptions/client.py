@@ -23,8 +23,11 @@ def token_for(sub: str, email: str, admin: bool = False) -> str:
 
 async def http_gql(base: str, query: str, variables: dict[str, Any], token: str) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=base, timeout=10) as c:
-        r = await c.post("/graphql", json={"query": query, "variables": variables},
-                         headers={"Authorization": f"Bearer {token}"})
+        r = await c.post(
+            "/graphql",
+            json={"query": query, "variables": variables},
+            headers={"Authorization": f"Bearer {token}"},
+        )
         body = r.json()
         assert "errors" not in body, body
         return body["data"]
@@ -44,12 +47,23 @@ async def recv(ws: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:
     return json.loads(await asyncio.wait_for(ws.recv(), timeout))
 
 
-async def transport_ws_subscribe(base: str, token: str, loan_gid: str, op_id: str = "1") -> ClientConnection:
+async def transport_ws_subscribe(
+    base: str, token: str, loan_gid: str, op_id: str = "1"
+) -> ClientConnection:
     ws = await ws_connect(base, "graphql-transport-ws")
-    await ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}))
+    await ws.send(
+        json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
+    )
     assert (await recv(ws))["type"] == "connection_ack"
-    await ws.send(json.dumps({"id": op_id, "type": "subscribe",
-                              "payload": {"query": SUBSCRIPTION, "variables": {"id": loan_gid}}}))
+    await ws.send(
+        json.dumps(
+            {
+                "id": op_id,
+                "type": "subscribe",
+                "payload": {"query": SUBSCRIPTION, "variables": {"id": loan_gid}},
+            }
+        )
+    )
     return ws
 
 
@@ -70,10 +84,16 @@ ACCEPT = "mutation($i: RespondToInvitationInput!) { acceptInvitation(input: $i) 
 DELETE = "mutation($i: DeleteLoanInput!) { deleteLoan(input: $i) { loan { id } errors { code } } }"
 
 
-async def loan_with_invites(base: str, borrower: str, emails: list[str], amount: str = "1000",
-                            each: str = "10") -> tuple[str, list[str]]:
+async def loan_with_invites(
+    base: str, borrower: str, emails: list[str], amount: str = "1000", each: str = "10"
+) -> tuple[str, list[str]]:
     tb = token_for(borrower, f"{borrower}@example.com")
-    d = await http_gql(base, CREATE, {"i": {"title": "Live", "amount": amount, "interestRate": "5", "termMonths": 12}}, tb)
+    d = await http_gql(
+        base,
+        CREATE,
+        {"i": {"title": "Live", "amount": amount, "interestRate": "5", "termMonths": 12}},
+        tb,
+    )
     loan = d["createLoan"]["loan"]["id"]
     pids = []
     for e in emails:

@@ -11,7 +11,9 @@ from tests.ops.conftest import LiveServer, start_server
 
 
 @pytest.fixture(scope="module")
-def server(dynamodb_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def server(
+    dynamodb_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
     s = start_server(dynamodb_endpoint, tmp_path_factory.mktemp("subs"))
     try:
         yield s

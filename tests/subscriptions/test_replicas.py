@@ -13,7 +13,14 @@ import pytest
 
 from tests.conftest import TEST_JWT_SECRET
 from tests.ops.conftest import start_server
-from tests.subscriptions.client import ACCEPT, http_gql, loan_with_invites, next_update, token_for, transport_ws_subscribe
+from tests.subscriptions.client import (
+    ACCEPT,
+    http_gql,
+    loan_with_invites,
+    next_update,
+    token_for,
+    transport_ws_subscribe,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,8 +34,16 @@ def replicas(dynamodb_endpoint, redis_url, tmp_path_factory):
     b = start_server(dynamodb_endpoint, tmp, **env)
     log = open(tmp / "worker.log", "wb")
     worker = subprocess.Popen(
-        [str(ROOT / ".venv/bin/loangraph"), "worker"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-        env={**os.environ, "LOANGRAPH_DYNAMODB_ENDPOINT": dynamodb_endpoint, "LOANGRAPH_JWT_SECRET": TEST_JWT_SECRET, **env},
+        [str(ROOT / ".venv/bin/loangraph"), "worker"],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={
+            **os.environ,
+            "LOANGRAPH_DYNAMODB_ENDPOINT": dynamodb_endpoint,
+            "LOANGRAPH_JWT_SECRET": TEST_JWT_SECRET,
+            **env,
+        },
     )
     try:
         yield a, b
@@ -52,7 +67,9 @@ async def test_change_through_one_replica_reaches_a_subscriber_on_the_other(repl
         first = await next_update(ws, timeout=10)
         assert first["participantCount"] == 1 and first["totalFunded"] == "0.00"
         t0 = time.monotonic()
-        await http_gql(b.url, ACCEPT, {"i": {"participantId": pid}}, token_for(lender, f"{lender}@example.com"))
+        await http_gql(
+            b.url, ACCEPT, {"i": {"participantId": pid}}, token_for(lender, f"{lender}@example.com")
+        )
         update = await next_update(ws, timeout=10)
         elapsed = time.monotonic() - t0
         assert update["event"] == "PARTICIPANT_ACCEPTED" and update["totalFunded"] == "10.00"
@@ -67,8 +84,12 @@ async def test_cache_on_the_other_replica_is_invalidated_by_the_event(replicas):
     loan, (pid,) = await loan_with_invites(b.url, borrower, [f"{lender}@example.com"])
     tb = token_for(borrower, f"{borrower}@example.com")
     q = "query($id: ID!) { loan(id: $id) { totalFunded } }"
-    assert (await http_gql(a.url, q, {"id": loan}, tb))["loan"]["totalFunded"] == "0.00"  # cached on A
-    await http_gql(b.url, ACCEPT, {"i": {"participantId": pid}}, token_for(lender, f"{lender}@example.com"))
+    assert (await http_gql(a.url, q, {"id": loan}, tb))["loan"][
+        "totalFunded"
+    ] == "0.00"  # cached on A
+    await http_gql(
+        b.url, ACCEPT, {"i": {"participantId": pid}}, token_for(lender, f"{lender}@example.com")
+    )
     deadline = time.monotonic() + 3
     while True:
         total = (await http_gql(a.url, q, {"id": loan}, tb))["loan"]["totalFunded"]

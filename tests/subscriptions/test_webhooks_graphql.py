@@ -24,8 +24,12 @@ DELETE = "mutation($i: DeleteWebhookInput!) { deleteWebhook(input: $i) { webhook
 
 @pytest.fixture(scope="module")
 def hooks_server(dynamodb_endpoint, tmp_path_factory):
-    s = start_server(dynamodb_endpoint, tmp_path_factory.mktemp("hooks"),
-                     LOANGRAPH_WEBHOOK_ALLOW_PRIVATE="true", LOANGRAPH_WEBHOOK_RETRY_BASE_SECONDS="0.2")
+    s = start_server(
+        dynamodb_endpoint,
+        tmp_path_factory.mktemp("hooks"),
+        LOANGRAPH_WEBHOOK_ALLOW_PRIVATE="true",
+        LOANGRAPH_WEBHOOK_RETRY_BASE_SECONDS="0.2",
+    )
     try:
         yield s
     finally:
@@ -36,7 +40,11 @@ async def gql_raw(base: str, query: str, variables: dict, token: str) -> dict:
     import httpx
 
     async with httpx.AsyncClient(base_url=base, timeout=10) as c:
-        r = await c.post("/graphql", json={"query": query, "variables": variables}, headers={"Authorization": f"Bearer {token}"})
+        r = await c.post(
+            "/graphql",
+            json={"query": query, "variables": variables},
+            headers={"Authorization": f"Bearer {token}"},
+        )
         return r.json()
 
 
@@ -44,13 +52,23 @@ async def test_register_receive_signed_event_list_and_delete(hooks_server, recei
     rx = receiver()
     borrower, lender = f"b-{uuid.uuid4().hex[:6]}", f"l-{uuid.uuid4().hex[:6]}"
     tb = token_for(borrower, f"{borrower}@example.com")
-    d = await http_gql(hooks_server.url, REGISTER, {"i": {"url": rx.url, "events": ["PARTICIPANT_ACCEPTED", "LOAN_CREATED"]}}, tb)
+    d = await http_gql(
+        hooks_server.url,
+        REGISTER,
+        {"i": {"url": rx.url, "events": ["PARTICIPANT_ACCEPTED", "LOAN_CREATED"]}},
+        tb,
+    )
     reg = d["registerWebhook"]
     assert reg["errors"] == [] and reg["webhook"]["active"] and len(reg["secret"]) >= 32
     secret = reg["secret"]
 
     loan, (pid,) = await loan_with_invites(hooks_server.url, borrower, [f"{lender}@example.com"])
-    await http_gql(hooks_server.url, ACCEPT, {"i": {"participantId": pid}}, token_for(lender, f"{lender}@example.com"))
+    await http_gql(
+        hooks_server.url,
+        ACCEPT,
+        {"i": {"participantId": pid}},
+        token_for(lender, f"{lender}@example.com"),
+    )
 
     deadline = time.monotonic() + 10
     while len(rx.requests) < 2:
@@ -74,7 +92,9 @@ async def test_register_receive_signed_event_list_and_delete(hooks_server, recei
             break
         assert time.monotonic() < deadline, hook
         await asyncio.sleep(0.2)
-        hook = (await gql_raw(hooks_server.url, LIST, {}, tb))["data"]["webhooks"]["edges"][0]["node"]
+        hook = (await gql_raw(hooks_server.url, LIST, {}, tb))["data"]["webhooks"]["edges"][0][
+            "node"
+        ]
     assert {e["node"]["lastStatusCode"] for e in hook["deliveries"]["edges"]} == {200}
 
     # only the owner may delete
@@ -85,10 +105,14 @@ async def test_register_receive_signed_event_list_and_delete(hooks_server, recei
     assert r["deleteWebhook"]["errors"] == [] and r["deleteWebhook"]["webhook"]["active"] is False
 
 
-@pytest.mark.parametrize("url", ["ftp://example.com/x", "not a url", "http://169.254.169.254/latest/meta-data"])
+@pytest.mark.parametrize(
+    "url", ["ftp://example.com/x", "not a url", "http://169.254.169.254/latest/meta-data"]
+)
 async def test_bad_urls_are_refused(hooks_server, url):
     tb = token_for(f"b-{uuid.uuid4().hex[:6]}", "b@example.com")
-    d = await http_gql(hooks_server.url, REGISTER, {"i": {"url": url, "events": ["LOAN_FUNDED"]}}, tb)
+    d = await http_gql(
+        hooks_server.url, REGISTER, {"i": {"url": url, "events": ["LOAN_FUNDED"]}}, tb
+    )
     reg = d["registerWebhook"]
     assert reg["webhook"] is None and reg["secret"] is None
     assert reg["errors"][0]["code"] == "VALIDATION" and reg["errors"][0]["field"][-1] == "url"
