@@ -27,6 +27,7 @@ from graphql import DocumentNode
 from strawberry.extensions import SchemaExtension
 
 from core.errors import CodedError
+from core.times import serialize_datetime
 from guards import apq
 from guards.cost import Analysis, actual_cost, analyze
 from guards.errors import TooManyTokens
@@ -121,7 +122,7 @@ class QueryGuards(SchemaExtension):
                     "maximumAvailable": st.limit,
                     "currentlyAvailable": st.remaining,
                     "used": st.used,
-                    "resetAt": st.reset_at.isoformat(),
+                    "resetAt": serialize_datetime(st.reset_at),
                     "windowSeconds": WINDOW_SECONDS,
                 },
             }

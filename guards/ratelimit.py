@@ -27,6 +27,7 @@ from cachetools import TTLCache
 
 from core import db
 from core.settings import Settings
+from core.times import serialize_datetime
 from guards.errors import RateLimited, TooManySubscriptions
 
 WINDOW_SECONDS = 3600
@@ -205,5 +206,5 @@ class RateLimitExceeded(Exception):
             cost=cost,
             remaining=state.remaining,
             limit=state.limit,
-            resetAt=state.reset_at.isoformat(),
+            resetAt=serialize_datetime(state.reset_at),
         )

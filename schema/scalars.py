@@ -10,13 +10,9 @@ from typing import Any
 import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
+from core.times import serialize_datetime
+
 UTC = dt.UTC
-
-
-def serialize_datetime(value: dt.datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_datetime(value: Any) -> dt.datetime:
