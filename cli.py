@@ -252,6 +252,11 @@ def migrate_legacy_cmd(
 
 
 def main() -> None:
+    try:
+        get_settings()  # a bad LOANGRAPH_* value is a clear message, not a traceback
+    except ValueError as exc:
+        sys.stderr.write(f"loangraph: {exc}\n")
+        raise SystemExit(2) from None
     app()
 
 

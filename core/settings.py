@@ -79,7 +79,7 @@ class Settings:
             cursor_ttl_seconds=int(_env("CURSOR_TTL_SECONDS", str(d.cursor_ttl_seconds))),
             redis_url=_env("REDIS_URL"),
             rate_limit_points=int(_env("RATE_LIMIT_POINTS", str(d.rate_limit_points))),
-            rate_limit_backend=_env("RATE_LIMIT_BACKEND", d.rate_limit_backend),
+            rate_limit_backend=(_env("RATE_LIMIT_BACKEND", d.rate_limit_backend) or "memory").lower(),
             cache_ttl_seconds=float(_env("CACHE_TTL_SECONDS", str(d.cache_ttl_seconds))),
             persisted_queries=(_env("PERSISTED_QUERIES", d.persisted_queries) or "apq").lower(),
             webhook_allow_private=_bool("WEBHOOK_ALLOW_PRIVATE", d.webhook_allow_private),
@@ -102,6 +102,19 @@ class Settings:
                 o.strip() for o in (_env("ALLOWED_ORIGINS", "") or "").split(",") if o.strip()
             ),
         )
+
+    def __post_init__(self) -> None:
+        choices = {
+            "rate_limit_backend": ("memory", "dynamodb"),
+            "persisted_queries": ("apq", "allowlist", "off"),
+            "server_events": ("auto", "always", "never"),
+        }
+        for name, allowed in choices.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(
+                    f"{PREFIX}{name.upper()}={value!r} is not one of: {', '.join(allowed)}"
+                )
 
     @property
     def signing_secret(self) -> bytes:

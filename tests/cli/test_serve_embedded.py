@@ -112,3 +112,12 @@ def test_refuses_real_aws_with_the_development_secret(tmp_path: Path) -> None:
     )
     assert r.returncode == 2
     assert "development JWT secret" in r.stderr
+
+
+def test_bad_setting_is_a_clear_message(tmp_path: Path) -> None:
+    e = {**os.environ, "LOANGRAPH_RATE_LIMIT_BACKEND": "postgres"}
+    r = subprocess.run([str(ROOT / ".venv/bin/loangraph"), "token", "--sub", "x"], cwd=ROOT, env=e,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert "LOANGRAPH_RATE_LIMIT_BACKEND='postgres' is not one of: memory, dynamodb" in r.stderr
+    assert "Traceback" not in r.stderr
