@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -87,6 +88,9 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
+_NOT_JSON = object()
+
+
 class LoangraphGraphQL(GuardedViewMixin, GraphQL):
     """Strawberry's ASGI view with our context, auth and offline GraphiQL."""
 
@@ -110,6 +114,26 @@ class LoangraphGraphQL(GuardedViewMixin, GraphQL):
         refused = http_spec.refuse(request)
         if refused is not None:
             return refused
+        if request.method == "POST":
+            # A JSON body that is not an object (or a non-empty batch of objects)
+            # is the client's mistake: 400, not an exception inside Strawberry.
+            try:
+                payload: Any = json.loads(await request.body())
+            except ValueError:
+                payload = _NOT_JSON  # Strawberry answers 400 itself
+            if payload is not _NOT_JSON and not (
+                isinstance(payload, dict)
+                or (
+                    isinstance(payload, list)
+                    and payload
+                    and all(isinstance(p, dict) for p in payload)
+                )
+            ):
+                return http_spec._error(
+                    request,
+                    400,
+                    "The request body must be a JSON object (or a non-empty array of them)",
+                )
         try:
             response = await super().run(request, context, root_value)
         except HTTPException as exc:

@@ -24,9 +24,9 @@ def _is_expected(error: GraphQLError) -> bool:
         return True  # syntax/validation/coercion errors from graphql-core
     if isinstance(original, CodedError):
         return True
-    if isinstance(original, GraphQLError) and (original.extensions or {}).get("code"):
-        return True
-    return False
+    # graphql-core's own errors about the request (a missing or ill-typed
+    # variable, an Int out of range) wrapped in a field error: the client's.
+    return isinstance(original, GraphQLError)
 
 
 class ErrorBoundary(SchemaExtension):
@@ -41,15 +41,19 @@ class ErrorBoundary(SchemaExtension):
         for error in result.errors:
             if _is_expected(error):
                 ext = dict(error.extensions or {})
-                if error.original_error is None and "code" not in ext:
-                    ext["code"] = (
-                        "GRAPHQL_VALIDATION_FAILED" if not error.path else "BAD_USER_INPUT"
-                    )
                 if (
                     isinstance(error.original_error, GraphQLError)
                     and error.original_error.extensions
                 ):
                     ext = {**error.original_error.extensions, **ext}
+                if "code" not in ext:
+                    # Document errors have no path; errors about a request's
+                    # values (variables, arguments) surface on a field.
+                    ext["code"] = (
+                        "GRAPHQL_VALIDATION_FAILED"
+                        if error.original_error is None and not error.path
+                        else "BAD_USER_INPUT"
+                    )
                 processed.append(
                     GraphQLError(
                         error.message,

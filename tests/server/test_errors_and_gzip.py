@@ -20,9 +20,14 @@ async def test_corrupt_record_is_masked_and_logged(client, token, settings, capl
     with caplog.at_level(logging.ERROR):
         r = await client.post(
             "/graphql",
-            json={"query": "query($id: ID!) { loan(id: $id) { title status } }",
-                  "variables": {"id": to_global_id("Loan", loan.loan_id)}},
-            headers={"Authorization": f"Bearer {token(b.user_id, b.email)}", "X-Request-ID": "req-corrupt-1"},
+            json={
+                "query": "query($id: ID!) { loan(id: $id) { title status } }",
+                "variables": {"id": to_global_id("Loan", loan.loan_id)},
+            },
+            headers={
+                "Authorization": f"Bearer {token(b.user_id, b.email)}",
+                "X-Request-ID": "req-corrupt-1",
+            },
         )
     # then the client gets a coded, masked error with the request id
     body = r.json()
@@ -40,13 +45,18 @@ async def test_gzip_over_1_kib_only(client, token, settings):
     b = new_user("g")
     write_all([make_loan(b, title=f"Loan {i} " + "x" * 50) for i in range(30)])
     h = {"Authorization": f"Bearer {token(b.user_id, b.email)}", "Accept-Encoding": "gzip"}
-    big = await client.post("/graphql", json={"query": "{ loans(first: 30) { edges { node { title } } } }"}, headers=h)
+    big = await client.post(
+        "/graphql", json={"query": "{ loans(first: 30) { edges { node { title } } } }"}, headers=h
+    )
     assert big.headers.get("content-encoding") == "gzip"
     assert len(big.json()["data"]["loans"]["edges"]) == 30  # httpx decodes it
     small = await client.post("/graphql", json={"query": "{ viewer { userId } }"}, headers=h)
     assert "content-encoding" not in small.headers
-    plain = await client.post("/graphql", json={"query": "{ loans(first: 30) { edges { node { title } } } }"},
-                              headers={"Authorization": h["Authorization"], "Accept-Encoding": "identity"})
+    plain = await client.post(
+        "/graphql",
+        json={"query": "{ loans(first: 30) { edges { node { title } } } }"},
+        headers={"Authorization": h["Authorization"], "Accept-Encoding": "identity"},
+    )
     assert "content-encoding" not in plain.headers
 
 
