@@ -173,12 +173,30 @@ def on_loader_batch(loader: str, size: int) -> None:
 _ws_handlers: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
+def _code_errors(errors: Any) -> Any:
+    """Errors Strawberry sends before execution (bad document, bad variables)
+    carry no `extensions.code`: give them the one HTTP would."""
+    if isinstance(errors, list):
+        for err in errors:
+            if isinstance(err, dict) and "code" not in (err.get("extensions") or {}):
+                code = "GRAPHQL_VALIDATION_FAILED"
+                if "Variable" in str(err.get("message", "")):
+                    code = "BAD_USER_INPUT"
+                err["extensions"] = {**(err.get("extensions") or {}), "code": code}
+    return errors
+
+
 class TrackedTransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-arg]
     """graphql-transport-ws handler that the open-subscriptions gauge can see."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _ws_handlers.add(self)
+
+    async def send_message(self, message: Any) -> None:
+        if message.get("type") == "error":
+            _code_errors(message.get("payload"))
+        await super().send_message(message)
 
 
 class TrackedWSHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
@@ -187,6 +205,12 @@ class TrackedWSHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _ws_handlers.add(self)
+
+    async def send_message(self, message: Any) -> None:
+        if message.get("type") == "error":
+            payload = message.get("payload")
+            _code_errors(payload if isinstance(payload, list) else [payload])
+        await super().send_message(message)
 
 
 def open_subscriptions() -> dict[str, int]:

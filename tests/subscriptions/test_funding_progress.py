@@ -219,3 +219,17 @@ async def test_200_rapid_changes_arrive_in_order_without_loss(server):
         assert [u["version"] for u in got[40:]] == list(range(2, 162))
     finally:
         await ws.close()
+
+
+async def test_bad_variables_get_a_coded_error_message(server):
+    b = uid("b")
+    ws = await ws_connect(server.url, "graphql-transport-ws")
+    try:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token_for(b, f'{b}@example.com')}"}}))
+        assert (await recv(ws))["type"] == "connection_ack"
+        await ws.send(json.dumps({"id": "v", "type": "subscribe", "payload": {"query": SUBSCRIPTION, "variables": {}}}))
+        msg = await recv(ws)
+        assert msg["type"] == "error" and msg["id"] == "v"
+        assert msg["payload"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    finally:
+        await ws.close()
