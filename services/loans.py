@@ -399,7 +399,7 @@ async def set_loan_status(
         loan = acc.loan
         if st not in TRANSITIONS[loan.status]:
             raise DomainError(
-                "INVALID_STATE", f"A {loan.status} loan cannot become {st}", ["input", "status"]
+                "INVALID_STATE", f"The loan is {loan.status}: it cannot become {st}", ["input", "status"]
             )
         at = utcnow()
         after = _next(loan, actor, at, move_version=True)
@@ -428,7 +428,7 @@ async def delete_loan(actor: Actor, loan_id: str, reason: str) -> Loan:
         if loan.status not in DELETABLE_STATUSES:
             raise DomainError(
                 "INVALID_STATE",
-                f"A {loan.status} loan cannot be deleted; cancel or complete it first",
+                f"The loan is {loan.status}: it cannot be deleted; cancel or complete it first",
                 ID_FIELD,
             )
         live = [p for p in acl.loan_participants(loan_id) if p.deleted_at is None]
