@@ -78,13 +78,20 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (LOANGRAPH_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (LOANGRAPH_PORT)")] = None,
     create_tables: Annotated[bool, typer.Option(help="Create missing tables on start")] = True,
-    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+    workers: Annotated[
+        int, typer.Option(help="uvicorn worker processes (more than 1 needs LOANGRAPH_REDIS_URL)")
+    ] = 1,
 ) -> None:
     """Serve GraphiQL and the API (starts the embedded DynamoDB Local when no endpoint is set)."""
     import uvicorn
 
     from core import db
 
+    if workers > 1 and not get_settings().redis_url:
+        # Each worker process has its own in-memory broker: subscribers on one
+        # would miss changes made through another. Redis joins them.
+        typer.echo("--workers > 1 needs LOANGRAPH_REDIS_URL (and a `loangraph worker`)", err=True)
+        raise typer.Exit(2)
     settings, launcher = _database()
     _refuse_dev_secret_on_aws(settings)
     if launcher is not None and launcher.data_dir:
