@@ -27,7 +27,7 @@ def _connection(page) -> AuditEntryConnection:  # type: ignore[no-untyped-def]
     return AuditEntryConnection(
         edges=[
             AuditEntryEdge(cursor=c, node=AuditEntry(_m=m))
-            for m, c in zip(page.items, page.cursors)
+            for m, c in zip(page.items, page.cursors, strict=True)
         ],
         page_info=PageInfo.of(page),
     )

@@ -104,7 +104,7 @@ async def resolve_loans(
     return LoanConnection(
         edges=[
             LoanEdge(cursor=c, node=Loan(_m=m, _access=access))
-            for m, c in zip(page.items, page.cursors)
+            for m, c in zip(page.items, page.cursors, strict=True)
         ],
         page_info=PageInfo.of(page),
         total_count=None,
@@ -158,7 +158,7 @@ async def resolve_funding_history(
     return FundingPointConnection(
         edges=[
             FundingPointEdge(cursor=c, node=funding_point(m))
-            for m, c in zip(page.items, page.cursors)
+            for m, c in zip(page.items, page.cursors, strict=True)
         ],
         page_info=PageInfo.of(page),
     )

@@ -27,12 +27,14 @@ async def _connection(info: Info, page, total_count: int | None) -> ParticipantC
         # One batched load for the page (and, through the loader, for every page
         # resolved in the same tick) instead of one resolver await per participant.
         ids = [n._lender_id for n in nodes if n._lender_id]
-        users = dict(zip(ids, await ctx.loaders.user_by_id.load_many(ids))) if ids else {}
+        users = (
+            dict(zip(ids, await ctx.loaders.user_by_id.load_many(ids), strict=True)) if ids else {}
+        )
         for node in nodes:
             lid = node._lender_id
             node._lender = User.of(lid, users.get(lid)) if lid else None
     return ParticipantConnection(
-        edges=[ParticipantEdge(cursor=c, node=n) for n, c in zip(nodes, page.cursors)],
+        edges=[ParticipantEdge(cursor=c, node=n) for n, c in zip(nodes, page.cursors, strict=True)],
         page_info=PageInfo.of(page),
         total_count=total_count,
     )

@@ -28,7 +28,7 @@ async def resolve_loan_versions(
     return LoanVersionConnection(
         edges=[
             LoanVersionEdge(cursor=c, node=LoanVersion(_m=m, _access=loan._access))
-            for m, c in zip(page.items, page.cursors)
+            for m, c in zip(page.items, page.cursors, strict=True)
         ],
         page_info=PageInfo.of(page),
     )

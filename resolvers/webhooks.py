@@ -33,7 +33,10 @@ async def resolve_webhooks(info: Info, first, after, last, before) -> WebhookCon
     )
     page = await run_page(ctx, spec, args)
     return WebhookConnection(
-        edges=[WebhookEdge(cursor=c, node=Webhook(_m=m)) for m, c in zip(page.items, page.cursors)],
+        edges=[
+            WebhookEdge(cursor=c, node=Webhook(_m=m))
+            for m, c in zip(page.items, page.cursors, strict=True)
+        ],
         page_info=PageInfo.of(page),
     )
 
@@ -51,7 +54,7 @@ async def resolve_deliveries(
     return WebhookDeliveryConnection(
         edges=[
             WebhookDeliveryEdge(cursor=c, node=WebhookDelivery(_m=m))
-            for m, c in zip(page.items, page.cursors)
+            for m, c in zip(page.items, page.cursors, strict=True)
         ],
         page_info=PageInfo.of(page),
     )
