@@ -92,24 +92,62 @@ class MemoryBackend:
 
 
 class DynamoDBBackend:
-    """Counters shared by every replica: one conditional UpdateItem per request."""
+    """Counters shared by every replica (atomic conditional ADD with a TTL).
+
+    A process reserves points in blocks of 1/50 of the limit (at least what the
+    request costs) with one conditional write, then spends them locally: one
+    write per block instead of one per request (~4 ms each on DynamoDB Local).
+    The shared counter never passes the limit, so the limit holds across
+    replicas; a replica's unspent block (at most limit/50) can only make another
+    replica refuse slightly early, never let anyone over. Small limits (under
+    50 points) reserve exactly what each request costs."""
+
+    BLOCK_FRACTION = 50
+
+    def __init__(self) -> None:
+        # (caller, window) -> (points reserved and not yet spent, shared counter after our last reservation)
+        self._blocks: TTLCache[tuple[str, int], tuple[int, int]] = TTLCache(
+            maxsize=200_000, ttl=WINDOW_SECONDS * 2
+        )
+        self._lock = threading.Lock()
 
     def spend(self, caller: str, cost: int, limit: int, window_start: int) -> tuple[bool, int]:
+        key = (caller, window_start)
+        with self._lock:
+            left, shared = self._blocks.get(key, (0, 0))
+            if cost <= left:
+                left -= cost
+                self._blocks[key] = (left, shared)
+                return True, shared - left
+            need = cost - left
+            block = max(need, limit // self.BLOCK_FRACTION)
+            ok, shared = self._reserve(caller, block, limit, window_start)
+            if not ok and block > need:
+                block = need
+                ok, shared = self._reserve(caller, block, limit, window_start)
+            if not ok:
+                return False, max(shared - left, 0)
+            left = left + block - cost
+            self._blocks[key] = (left, shared)
+            return True, shared - left
+
+    def _reserve(self, caller: str, points: int, limit: int, window_start: int) -> tuple[bool, int]:
+        """Add `points` to the shared counter unless that passes `limit`.
+        Returns (done, the counter after, or as it stands when refused)."""
         from models import RateLimitCounter
 
-        key = f"{caller}#{window_start}"
         values: dict[str, Any] = {
-            ":cost": {"N": str(cost)},
-            ":max": {"N": str(limit - cost)},
+            ":cost": {"N": str(points)},
+            ":max": {"N": str(limit - points)},
             ":exp": {"N": str(window_start + 2 * WINDOW_SECONDS)},
         }
         condition = "used <= :max"
-        if cost <= limit:
+        if points <= limit:
             condition = "attribute_not_exists(used) OR " + condition
         try:
             out = db.boto_client().update_item(
                 TableName=RateLimitCounter.Meta.table_name,
-                Key={"key": {"S": key}},
+                Key={"key": {"S": f"{caller}#{window_start}"}},
                 UpdateExpression="ADD used :cost SET expires_at = :exp",
                 ConditionExpression=condition,
                 ExpressionAttributeValues=values,
