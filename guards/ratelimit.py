@@ -109,11 +109,23 @@ class DynamoDBBackend:
         self._blocks: TTLCache[tuple[str, int], tuple[int, int]] = TTLCache(
             maxsize=200_000, ttl=WINDOW_SECONDS * 2
         )
-        self._lock = threading.Lock()
+        # One lock per caller and window: a reservation (a DynamoDB write) holds
+        # up that caller's other requests only, not everyone's.
+        self._locks: TTLCache[tuple[str, int], threading.Lock] = TTLCache(
+            maxsize=200_000, ttl=WINDOW_SECONDS * 2
+        )
+        self._locks_lock = threading.Lock()
+
+    def _lock_for(self, key: tuple[str, int]) -> threading.Lock:
+        with self._locks_lock:
+            lock = self._locks.get(key)
+            if lock is None:
+                lock = self._locks[key] = threading.Lock()
+            return lock
 
     def spend(self, caller: str, cost: int, limit: int, window_start: int) -> tuple[bool, int]:
         key = (caller, window_start)
-        with self._lock:
+        with self._lock_for(key):
             left, shared = self._blocks.get(key, (0, 0))
             if cost <= left:
                 left -= cost
