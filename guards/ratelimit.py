@@ -123,13 +123,21 @@ class DynamoDBBackend:
                 lock = self._locks[key] = threading.Lock()
             return lock
 
+    def _get(self, key: tuple[str, int]) -> tuple[int, int]:
+        with self._locks_lock:  # cachetools caches are not thread-safe
+            return self._blocks.get(key, (0, 0))
+
+    def _put(self, key: tuple[str, int], value: tuple[int, int]) -> None:
+        with self._locks_lock:
+            self._blocks[key] = value
+
     def spend(self, caller: str, cost: int, limit: int, window_start: int) -> tuple[bool, int]:
         key = (caller, window_start)
         with self._lock_for(key):
-            left, shared = self._blocks.get(key, (0, 0))
+            left, shared = self._get(key)
             if cost <= left:
                 left -= cost
-                self._blocks[key] = (left, shared)
+                self._put(key, (left, shared))
                 return True, shared - left
             need = cost - left
             block = max(need, limit // self.BLOCK_FRACTION)
@@ -140,7 +148,7 @@ class DynamoDBBackend:
             if not ok:
                 return False, max(shared - left, 0)
             left = left + block - cost
-            self._blocks[key] = (left, shared)
+            self._put(key, (left, shared))
             return True, shared - left
 
     def _reserve(self, caller: str, points: int, limit: int, window_start: int) -> tuple[bool, int]:
