@@ -13,7 +13,7 @@ from models.webhook import DeliveryAttempt
 from tests.conftest import new_user
 from tests.factories import guard_for, make_loan, make_participant, make_user, version_of
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def pynamodb_way(cls, data):

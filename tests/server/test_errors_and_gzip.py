@@ -8,7 +8,6 @@ import logging
 from core.ids import to_global_id
 from tests.conftest import new_user
 from tests.factories import make_loan, write_all
-from tests.graphql_client import gql
 
 
 async def test_corrupt_record_is_masked_and_logged(client, token, settings, caplog):
