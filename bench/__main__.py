@@ -101,7 +101,8 @@ def main() -> None:
     with DynamoDBLocal() as ddb:
         settings = Settings(
             dynamodb_endpoint=ddb.endpoint,
-            table_prefix="bench_", rate_limit_points=10**9,
+            table_prefix="bench_",
+            rate_limit_points=10**9,
             create_tables=False,
             jwt_secret="bench-secret-0123456789abcdef0123456789",
         )

@@ -47,48 +47,6 @@ async def interleaved(
     return {k: (statistics.median(v), v, requests[k]) for k, v in samples.items()}
 
 
-async def _time(fn: Any, runs: int) -> tuple[float, list[float], int]:
-    samples, requests = [], 0
-    await fn()  # warm-up
-    for _ in range(runs):
-        before = db.TOTALS.total
-        t0 = time.perf_counter()
-        await fn()
-        samples.append((time.perf_counter() - t0) * 1000)
-        requests = db.TOTALS.total - before
-    return statistics.median(samples), samples, requests
-
-
-async def measure_server(
-    settings: Settings,
-    token: str,
-    runs: int,
-    naive: bool = False,
-    cached: bool = False,
-    app_hook: Any = None,
-) -> tuple[float, list[float], int]:
-    from server import create_app
-
-    app = create_app(settings, start_background=False)
-    if naive:
-        app.state.graphql.loaders_factory = NaiveLoaders
-    elif not cached:
-        app.state.graphql.loaders_factory = lambda: Loaders(fresh=True)
-    if app_hook is not None:
-        app_hook(app)
-    headers = {"Authorization": f"Bearer {token}"}
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://bench"
-    ) as c:
-
-        async def once() -> None:
-            r = await c.post("/graphql", json={"query": NESTED_QUERY}, headers=headers)
-            body = r.json()
-            assert "errors" not in body and len(body["data"]["loans"]["edges"]) == 100, body
-
-        return await _time(once, runs)
-
-
 def floor_fetch(settings: Settings, ds: Dataset, pool: ThreadPoolExecutor) -> int:
     """Same reads with boto3's low-level client, no models, no GraphQL."""
     client = db.boto_client()
@@ -129,34 +87,6 @@ def floor_fetch(settings: Settings, ds: Dataset, pool: ThreadPoolExecutor) -> in
     return len(all_parts)
 
 
-async def measure_floor(
-    settings: Settings, ds: Dataset, runs: int
-) -> tuple[float, list[float], int]:
-    pool = ThreadPoolExecutor(settings.db_threads)
-    loop = asyncio.get_running_loop()
-
-    async def once() -> None:
-        n = await loop.run_in_executor(None, floor_fetch, settings, ds, pool)
-        assert n == 1000
-
-    try:
-        return await _time(once, runs)
-    finally:
-        pool.shutdown()
-
-
-async def measure_memory(ds: Dataset, runs: int) -> tuple[float, list[float], int]:
-    from bench.memory_schema import build
-
-    schema = build(ds)
-
-    async def once() -> None:
-        result = await schema.execute(NESTED_QUERY)
-        assert result.errors is None and len(result.data["loans"]["edges"]) == 100
-
-    return await _time(once, runs)
-
-
 @contextlib.asynccontextmanager
 async def server_client(
     settings: Settings, token: str, naive: bool = False, cached: bool = False
@@ -170,9 +100,10 @@ async def server_client(
     elif not cached:
         app.state.graphql.loaders_factory = lambda: Loaders(fresh=True)
     headers = {"Authorization": f"Bearer {token}"}
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://bench"
-    ) as c:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as c,
+    ):
 
         async def once() -> None:
             r = await c.post("/graphql", json={"query": NESTED_QUERY}, headers=headers)

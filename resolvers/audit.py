@@ -13,9 +13,9 @@ from core.ids import from_global_id
 from core.pagination import QuerySpec
 from core.permissions import Access
 from models.audit import AUDIT_FEED
-from resolvers.shared import run_page
+from resolvers.shared import connection, run_page, time_range
 from schema.audit import AuditEntry, AuditEntryConnection, AuditEntryEdge
-from schema.common import AuditAction, PageInfo, page_args
+from schema.common import AuditAction, page_args
 
 A = models.AuditEntry
 
@@ -24,13 +24,7 @@ _RECORD_TABLES = {"Loan": "loans", "Participant": "participants", "Webhook": "we
 
 
 def _connection(page) -> AuditEntryConnection:  # type: ignore[no-untyped-def]
-    return AuditEntryConnection(
-        edges=[
-            AuditEntryEdge(cursor=c, node=AuditEntry(_m=m))
-            for m, c in zip(page.items, page.cursors, strict=True)
-        ],
-        page_info=PageInfo.of(page),
-    )
+    return connection(AuditEntryConnection, AuditEntryEdge, page, lambda m: AuditEntry(_m=m))
 
 
 async def resolve_loan_audit_trail(
@@ -44,10 +38,6 @@ async def resolve_loan_audit_trail(
         A, loan._m.loan_id, index=A.by_loan, fingerprint=fingerprint("auditTrail", loan._m.loan_id)
     )
     return _connection(await run_page(info.context, spec, args))
-
-
-def _sk(value: dt.datetime) -> str:
-    return A.timestamp.serialize(value)
 
 
 def record_key_for(record_id: str) -> str:
@@ -78,13 +68,7 @@ async def resolve_audit_log(
     """Admins only (checked by the field's permission class). One Query: by record
     (table key), by actor (GSI) or the whole feed (GSI), time-bounded by sk."""
     args = page_args(first, after, last, before)
-    range_cond = None
-    if from_ is not None and to is not None:
-        range_cond = A.sk.between(_sk(from_), _sk(to) + "~")
-    elif from_ is not None:
-        range_cond = A.sk >= _sk(from_)
-    elif to is not None:
-        range_cond = A.sk <= _sk(to) + "~"
+    range_cond = time_range(A.sk, from_, to)
     filt = None
     actor_id = None
     if actor_global_id is not None:

@@ -14,8 +14,8 @@ from core.ids import expect_global_id, from_global_id
 from core.pagination import QuerySpec
 from core.permissions import Access, readable_loan
 from models.loan import LOAN_KIND
-from resolvers.shared import run_page, viewer_scope
-from schema.common import LoanStatus, PageInfo, WebhookEvent, page_args
+from resolvers.shared import connection, run_page, time_range, viewer_scope
+from schema.common import LoanStatus, WebhookEvent, page_args
 from schema.loans import (
     FundingPoint,
     FundingPointConnection,
@@ -101,18 +101,9 @@ async def resolve_loans(
     access = Access.ADMIN if viewer.is_admin else Access.BORROWER
     for row in page.items:
         ctx.loaders.loan_by_id.prime(row.loan_id, row)
-    return LoanConnection(
-        edges=[
-            LoanEdge(cursor=c, node=Loan(_m=m, _access=access))
-            for m, c in zip(page.items, page.cursors, strict=True)
-        ],
-        page_info=PageInfo.of(page),
-        total_count=None,
+    return connection(
+        LoanConnection, LoanEdge, page, lambda m: Loan(_m=m, _access=access), total_count=None
     )
-
-
-def _iso(value: dt.datetime) -> str:
-    return models.LoanMetric.timestamp.serialize(value)
 
 
 async def resolve_funding_history(
@@ -129,14 +120,7 @@ async def resolve_funding_history(
     ctx = info.context
     args = page_args(first, after, last, before)
     M = models.LoanMetric
-    cond = None
-    # sk is "<UTC timestamp>#<audit id>": "~" sorts after every "#..." suffix.
-    if from_ is not None and to is not None:
-        cond = M.sk.between(_iso(from_), _iso(to) + "~")
-    elif from_ is not None:
-        cond = M.sk >= _iso(from_)
-    elif to is not None:
-        cond = M.sk <= _iso(to) + "~"
+    cond = time_range(M.sk, from_, to)
     fp = fingerprint("fundingHistory", loan._m.loan_id, from_, to, bucket)
     if bucket in (None, "RAW"):
         spec = QuerySpec(M, loan._m.loan_id, range_condition=cond, fingerprint=fp)
@@ -155,13 +139,7 @@ async def resolve_funding_history(
             s.signing_secret,
             s.cursor_ttl_seconds,
         )
-    return FundingPointConnection(
-        edges=[
-            FundingPointEdge(cursor=c, node=funding_point(m))
-            for m, c in zip(page.items, page.cursors, strict=True)
-        ],
-        page_info=PageInfo.of(page),
-    )
+    return connection(FundingPointConnection, FundingPointEdge, page, funding_point)
 
 
 def funding_point(m: models.LoanMetric) -> FundingPoint:

@@ -8,8 +8,8 @@ import models
 from core.cursors import fingerprint
 from core.pagination import QuerySpec
 from core.permissions import Access, readable_loan
-from resolvers.shared import run_page
-from schema.common import PageInfo, page_args
+from resolvers.shared import connection, run_page
+from schema.common import page_args
 from schema.versions import LoanVersion, LoanVersionConnection, LoanVersionEdge
 
 
@@ -25,12 +25,11 @@ async def resolve_loan_versions(
     loader = ctx.loaders.loan_version_by_key
     for row in page.items:
         loader.prime((row.loan_id, int(row.version)), row)
-    return LoanVersionConnection(
-        edges=[
-            LoanVersionEdge(cursor=c, node=LoanVersion(_m=m, _access=loan._access))
-            for m, c in zip(page.items, page.cursors, strict=True)
-        ],
-        page_info=PageInfo.of(page),
+    return connection(
+        LoanVersionConnection,
+        LoanVersionEdge,
+        page,
+        lambda m: LoanVersion(_m=m, _access=loan._access),
     )
 
 

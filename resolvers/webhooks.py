@@ -7,8 +7,8 @@ from strawberry.types import Info
 import models
 from core.cursors import fingerprint
 from core.pagination import QuerySpec
-from resolvers.shared import run_page, viewer_scope
-from schema.common import PageInfo, page_args
+from resolvers.shared import connection, run_page, viewer_scope
+from schema.common import page_args
 from schema.webhooks import (
     Webhook,
     WebhookConnection,
@@ -32,13 +32,7 @@ async def resolve_webhooks(info: Info, first, after, last, before) -> WebhookCon
         fingerprint=fingerprint("webhooks", viewer_scope(ctx)),
     )
     page = await run_page(ctx, spec, args)
-    return WebhookConnection(
-        edges=[
-            WebhookEdge(cursor=c, node=Webhook(_m=m))
-            for m, c in zip(page.items, page.cursors, strict=True)
-        ],
-        page_info=PageInfo.of(page),
-    )
+    return connection(WebhookConnection, WebhookEdge, page, lambda m: Webhook(_m=m))
 
 
 async def resolve_deliveries(
@@ -51,12 +45,8 @@ async def resolve_deliveries(
         fingerprint=fingerprint("deliveries", webhook.webhook_id),
     )
     page = await run_page(info.context, spec, args)
-    return WebhookDeliveryConnection(
-        edges=[
-            WebhookDeliveryEdge(cursor=c, node=WebhookDelivery(_m=m))
-            for m, c in zip(page.items, page.cursors, strict=True)
-        ],
-        page_info=PageInfo.of(page),
+    return connection(
+        WebhookDeliveryConnection, WebhookDeliveryEdge, page, lambda m: WebhookDelivery(_m=m)
     )
 
 
