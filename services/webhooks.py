@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
-from pynamodb.transactions import TransactWrite
 
 from core import db
 from core.actor import Actor
@@ -24,6 +23,8 @@ from events.types import EVENT_TYPES
 from events.webhooks import UnsafeURL, check_url
 from models import AuditEntry, Webhook
 from models.audit import record_key
+from services.common import Retry
+from services.tx import Tx
 
 MAX_WEBHOOKS_PER_OWNER = 25
 SYSTEM_ACTOR = "system:webhooks"
@@ -170,9 +171,10 @@ def register_webhook(actor: Actor, url: str, events: Iterable[Any]) -> tuple[Web
         after=_image(hook),
         at=now,
     )
-    with TransactWrite(connection=db.tx_connection(), client_request_token=str(uuid.uuid4())) as tw:
-        tw.save(hook, condition=Webhook.webhook_id.does_not_exist())
-        tw.save(entry, condition=AuditEntry.record_key.does_not_exist())
+    tx = Tx("registerWebhook")
+    tx.put(hook, Webhook.webhook_id.does_not_exist(), label="webhook")
+    tx.put(entry, AuditEntry.record_key.does_not_exist(), label="audit")
+    tx.commit()
     return hook, secret
 
 
@@ -208,29 +210,31 @@ def delete_webhook(actor: Actor, webhook_id: str) -> Webhook:
         after=_image(hook),
         at=now,
     )
+    tx = Tx("deleteWebhook")
+    tx.update(
+        hook,
+        [
+            Webhook.active.set(False),
+            Webhook.deleted_at.set(now),
+            Webhook.deleted_by.set(actor.user_id),
+            Webhook.updated_at.set(now),
+            Webhook.updated_by.set(actor.user_id),
+            Webhook.version.set(read_version + 1),
+        ],
+        (Webhook.version == read_version) & Webhook.deleted_at.does_not_exist(),
+        label="webhook",
+    )
+    tx.put(entry, AuditEntry.record_key.does_not_exist(), label="audit")
     try:
-        with TransactWrite(
-            connection=db.tx_connection(), client_request_token=str(uuid.uuid4())
-        ) as tw:
-            tw.update(
-                hook,
-                actions=[
-                    Webhook.active.set(False),
-                    Webhook.deleted_at.set(now),
-                    Webhook.deleted_by.set(actor.user_id),
-                    Webhook.updated_at.set(now),
-                    Webhook.updated_by.set(actor.user_id),
-                    Webhook.version.set(read_version + 1),
-                ],
-                condition=(Webhook.version == read_version) & Webhook.deleted_at.does_not_exist(),
-            )
-            tw.save(entry, condition=AuditEntry.record_key.does_not_exist())
-    except TransactWriteError as exc:
-        if exc.cause_response_code == "TransactionCanceledException":
-            raise DomainError(
-                "VERSION_MISMATCH", "webhook changed concurrently; retry", ["id"]
-            ) from None
-        raise
+        tx.commit()
+    except (Retry, TransactWriteError) as exc:
+        if isinstance(exc, TransactWriteError) and (
+            exc.cause_response_code != "TransactionCanceledException"
+        ):
+            raise
+        raise DomainError(
+            "VERSION_MISMATCH", "webhook changed concurrently; retry", ["id"]
+        ) from None
     return hook
 
 
@@ -259,21 +263,21 @@ def disable_webhook(webhook_id: str, *, reason: str) -> bool:
         after={**_image(hook), "disabled_reason": reason},
         at=now,
     )
+    tx = Tx("disableWebhook")
+    tx.update(
+        hook,
+        [
+            Webhook.active.set(False),
+            Webhook.updated_at.set(now),
+            Webhook.updated_by.set(SYSTEM_ACTOR),
+            Webhook.version.set(read_version + 1),
+        ],
+        (Webhook.version == read_version) & (Webhook.active == True),  # noqa: E712
+        label="webhook",
+    )
+    tx.put(entry, AuditEntry.record_key.does_not_exist(), label="audit")
     try:
-        with TransactWrite(
-            connection=db.tx_connection(), client_request_token=str(uuid.uuid4())
-        ) as tw:
-            tw.update(
-                hook,
-                actions=[
-                    Webhook.active.set(False),
-                    Webhook.updated_at.set(now),
-                    Webhook.updated_by.set(SYSTEM_ACTOR),
-                    Webhook.version.set(read_version + 1),
-                ],
-                condition=(Webhook.version == read_version) & (Webhook.active == True),  # noqa: E712
-            )
-            tw.save(entry, condition=AuditEntry.record_key.does_not_exist())
-    except TransactWriteError:
+        tx.commit()
+    except (Retry, TransactWriteError):
         return False
     return True
