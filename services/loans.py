@@ -399,7 +399,9 @@ async def set_loan_status(
         loan = acc.loan
         if st not in TRANSITIONS[loan.status]:
             raise DomainError(
-                "INVALID_STATE", f"The loan is {loan.status}: it cannot become {st}", ["input", "status"]
+                "INVALID_STATE",
+                f"The loan is {loan.status}: it cannot become {st}",
+                ["input", "status"],
             )
         at = utcnow()
         after = _next(loan, actor, at, move_version=True)

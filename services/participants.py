@@ -479,7 +479,9 @@ def _respond_once(
     if accept:
         if loan.status not in ("PENDING", "FUNDED"):
             raise DomainError(
-                "INVALID_STATE", f"The loan is {loan.status}: it takes no more contributions", PID_FIELD
+                "INVALID_STATE",
+                f"The loan is {loan.status}: it takes no more contributions",
+                PID_FIELD,
             )
         total = funding.compute(loan.amount, funding.counted(loan, everyone)).total_funded
         if total + p.contribution_amount > loan.amount:
