@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -32,7 +31,7 @@ from core.idempotency import IdempotencyMiddleware
 from core.settings import Settings, get_settings
 from guards import install as install_guards
 from guards.http import GuardedViewMixin
-from guards.limits import BodySizeLimitMiddleware
+from guards.limits import BodySizeLimitMiddleware, JSONInputError, decode_json
 from loaders import Loaders
 from ops import http as http_spec
 from ops import metrics as ops_metrics
@@ -88,7 +87,32 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-_NOT_JSON = object()
+async def _client_json_problem(request: Request) -> str | None:
+    """What is wrong with the JSON a client sent (the POST body; GET's variables and
+    extensions parameters), or None. Decoded strictly here (guards.limits.decode_json)
+    so a malformed body is a 400 naming the problem, never an exception inside
+    Strawberry: invalid UTF-8, random bytes, nesting past the limit, huge numbers."""
+    try:
+        if request.method == "POST":
+            payload = decode_json(await request.body(), "The request body")
+            # Not an object (or a non-empty batch of objects): the client's mistake.
+            if not (
+                isinstance(payload, dict)
+                or (
+                    isinstance(payload, list)
+                    and payload
+                    and all(isinstance(p, dict) for p in payload)
+                )
+            ):
+                return "The request body must be a JSON object (or a non-empty array of them)"
+        elif request.method == "GET":
+            for name in ("variables", "extensions"):
+                value = request.query_params.get(name)
+                if value:
+                    decode_json(value, f"The {name!r} parameter")
+    except JSONInputError as exc:
+        return str(exc)
+    return None
 
 
 class LoangraphGraphQL(GuardedViewMixin, GraphQL):
@@ -114,26 +138,9 @@ class LoangraphGraphQL(GuardedViewMixin, GraphQL):
         refused = http_spec.refuse(request)
         if refused is not None:
             return refused
-        if request.method == "POST":
-            # A JSON body that is not an object (or a non-empty batch of objects)
-            # is the client's mistake: 400, not an exception inside Strawberry.
-            try:
-                payload: Any = json.loads(await request.body())
-            except ValueError:
-                payload = _NOT_JSON  # Strawberry answers 400 itself
-            if payload is not _NOT_JSON and not (
-                isinstance(payload, dict)
-                or (
-                    isinstance(payload, list)
-                    and payload
-                    and all(isinstance(p, dict) for p in payload)
-                )
-            ):
-                return http_spec._error(
-                    request,
-                    400,
-                    "The request body must be a JSON object (or a non-empty array of them)",
-                )
+        problem = await _client_json_problem(request)
+        if problem is not None:
+            return http_spec._error(request, 400, problem)
         try:
             response = await super().run(request, context, root_value)
         except HTTPException as exc:

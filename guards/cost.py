@@ -124,7 +124,7 @@ class _Walker:
                 return self.variables[name]
             return self.var_defaults.get(name)
         if isinstance(node, IntValueNode):
-            return int(node.value)
+            return _int(node.value)
         if isinstance(node, ListValueNode):
             return node.values
         return None
@@ -271,6 +271,12 @@ class _Walker:
                     self._introspection(frag.selection_set, nesting, depth + 1)
 
 
+def _int(text: str) -> int:
+    """An Int literal as the analysis needs it: an absurdly long one (validation
+    refuses it as out of range) counts as huge instead of raising."""
+    return int(text) if len(text) < 19 else 10**18
+
+
 _CONNECTIONS: dict[int, bool] = {}
 
 
@@ -311,6 +317,55 @@ def count_aliases(document: DocumentNode) -> int:
     return total
 
 
+def expanded_size(
+    document: DocumentNode, operation_name: str | None = None, cap: int = 10**9
+) -> int:
+    """The number of selections (fields, spreads, inline fragments) the operation
+    has once every fragment spread is replaced by its fragment, counted in one pass
+    over the document: each
+    fragment's size is computed once and memoized by name, so `...F1 ...F1` in F0
+    costs two additions, not two walks (the classic exponential fragment bomb
+    expands 2^n fields from n fragments). Saturates just above `cap`; cycles count
+    0 (validation refuses them). With no operation selected: the largest one."""
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    memo: dict[str, int] = {}
+    limit = cap + 1
+
+    def size_of(sel: SelectionSetNode | None) -> int:
+        if sel is None:
+            return 0
+        total = 0
+        for s in sel.selections:
+            if isinstance(s, FieldNode | InlineFragmentNode):
+                total += 1 + size_of(s.selection_set)
+            elif isinstance(s, FragmentSpreadNode):
+                total += 1 + fragment(s.name.value)
+            if total >= limit:
+                return limit
+        return total
+
+    def fragment(name: str) -> int:
+        found = memo.get(name)
+        if found is not None:
+            return found
+        frag = fragments.get(name)
+        if frag is None:
+            return 0
+        memo[name] = 0  # a cycle back here counts 0
+        memo[name] = size_of(frag.selection_set)
+        return memo[name]
+
+    op = select_operation(document, operation_name)
+    ops = (
+        [op]
+        if op is not None
+        else [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    )
+    return max((size_of(o.selection_set) for o in ops), default=0)
+
+
 def analyze(
     schema: GraphQLSchema,
     document: DocumentNode,
@@ -332,7 +387,7 @@ def analyze(
         if vd.default_value is not None:
             dv = vd.default_value
             defaults[vd.variable.name.value] = (
-                int(dv.value)
+                _int(dv.value)
                 if isinstance(dv, IntValueNode)
                 else (dv.values if isinstance(dv, ListValueNode) else None)
             )

@@ -31,7 +31,7 @@ from core.times import serialize_datetime
 from guards import apq
 from guards.cost import Analysis, actual_cost, analyze
 from guards.errors import TooManyTokens
-from guards.limits import check_analysis, check_list_inputs
+from guards.limits import check_analysis, check_expanded_size, check_list_inputs
 from guards.ratelimit import WINDOW_SECONDS, RateLimitExceeded, RateLimitState
 
 _PARSED: LRUCache[str, DocumentNode] = LRUCache(maxsize=1024)
@@ -134,6 +134,9 @@ class QueryGuards(SchemaExtension):
         guards = self.guards
         ctx = ec.context
         limits = guards.limits
+        # First, before any lookup or analysis: the expanded size of the document
+        # (linear in its text), which bounds the work of everything after it.
+        check_expanded_size(ec.graphql_document, ec.operation_name, limits)
         if guards.mode == "allowlist":
             trusted = (ec.operation_extensions or {}).get(apq.TRUSTED_KEY) is apq.TRUSTED
             viewer = getattr(ctx, "viewer", None)

@@ -14,7 +14,8 @@ from typing import Any
 from graphql import DocumentNode, ListValueNode, ObjectValueNode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from guards.cost import MAX_INTROSPECTION_LIST_NESTING, Analysis
+from core.errors import BadUserInput
+from guards.cost import MAX_INTROSPECTION_LIST_NESTING, Analysis, expanded_size
 from guards.errors import (
     ListInputTooLong,
     PayloadTooLarge,
@@ -29,6 +30,11 @@ class GuardLimits:
     max_cost: int = 1_000
     max_nodes: int = 50_000
     max_depth: int = 10
+    # Selections (fields, spreads, inline fragments) once fragments are expanded (guards/cost.expanded_size):
+    # refused before any other analysis, so no document expands exponentially.
+    max_expanded_fields: int = 5_000
+    # Nesting of JSON request bodies, variables and WebSocket messages.
+    max_json_depth: int = 32
     max_aliases: int = 30
     max_tokens: int = 10_000
     max_body_bytes: int = 1024 * 1024
@@ -39,6 +45,20 @@ class GuardLimits:
 
 
 DEFAULT_LIMITS = GuardLimits()
+
+
+def check_expanded_size(
+    document: DocumentNode, operation_name: str | None, limits: GuardLimits
+) -> None:
+    """Refuse a document whose fragments expand past `max_expanded_fields`."""
+    cap = limits.max_expanded_fields
+    n = expanded_size(document, operation_name, cap)
+    if n > cap:
+        raise QueryTooComplex(
+            f"The document expands to more than {cap} selections once its "
+            "fragments are inlined: spread fewer or smaller fragments",
+            maxExpandedFields=cap,
+        )
 
 
 def check_analysis(a: Analysis, limits: GuardLimits) -> None:
@@ -79,6 +99,12 @@ def check_list_inputs(
 ) -> None:
     """No list in the arguments or the variables may hold more than `max_list_items`."""
     cap = limits.max_list_items
+    depth = json_depth(variables or {}, limits.max_json_depth) - 1
+    if depth > limits.max_json_depth:
+        raise BadUserInput(
+            f"The variables are nested too deeply (at most {limits.max_json_depth} levels)",
+            maxDepth=limits.max_json_depth,
+        )
     for name, value in (variables or {}).items():
         n = _longest_list(value)
         if n > cap:
@@ -107,21 +133,82 @@ def check_list_inputs(
 
 
 def _longest_list(value: Any) -> int:
-    if isinstance(value, list):
-        return max([len(value), *(_longest_list(v) for v in value if isinstance(v, list | dict))])
-    if isinstance(value, dict):
-        return max(
-            (_longest_list(v) for v in value.values() if isinstance(v, list | dict)), default=0
-        )
-    return 0
+    longest = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            longest = max(longest, len(item))
+            stack.extend(v for v in item if isinstance(v, list | dict))
+        elif isinstance(item, dict):
+            stack.extend(v for v in item.values() if isinstance(v, list | dict))
+    return longest
 
 
 def _longest_literal(node: Any) -> int:
-    if isinstance(node, ListValueNode):
-        return max([len(node.values), *(_longest_literal(v) for v in node.values)])
-    if isinstance(node, ObjectValueNode):
-        return max((_longest_literal(f.value) for f in node.fields), default=0)
-    return 0
+    longest = 0
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, ListValueNode):
+            longest = max(longest, len(item.values))
+            stack.extend(item.values)
+        elif isinstance(item, ObjectValueNode):
+            stack.extend(f.value for f in item.fields)
+    return longest
+
+
+class JSONInputError(ValueError):
+    """A JSON text a client sent that is not acceptable; the message says why."""
+
+
+def decode_json(raw: bytes | str, what: str, max_depth: int = DEFAULT_LIMITS.max_json_depth) -> Any:
+    """Strict JSON for everything a client sends (HTTP bodies, GET parameters,
+    WebSocket messages): UTF-8 only, parsed by the C scanner with its recursion
+    failure caught, then nested at most `max_depth` deep. Raises JSONInputError
+    with a message naming what is wrong; never RecursionError or UnicodeError."""
+    if isinstance(raw, bytes | bytearray):
+        try:
+            text = bytes(raw).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise JSONInputError(
+                f"{what} is not valid UTF-8 (invalid byte at offset {exc.start})"
+            ) from None
+    else:
+        text = raw
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise JSONInputError(f"{what} is nested too deeply (at most {max_depth} levels)") from None
+    except ValueError as exc:
+        reason = str(exc)
+        if "integer string conversion" in reason:
+            reason = "a number has too many digits"
+        raise JSONInputError(f"{what} is not valid JSON: {reason}") from None
+    if json_depth(value, max_depth) > max_depth:
+        raise JSONInputError(f"{what} is nested too deeply (at most {max_depth} levels)")
+    return value
+
+
+def json_depth(value: Any, stop_after: int = 1_000) -> int:
+    """Nesting depth of a decoded JSON value (iterative: no recursion limit);
+    stops counting once past `stop_after`."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > deepest:
+            deepest = depth
+            if deepest > stop_after:
+                return deepest
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
 
 
 def refusal_body(error: Exception) -> bytes:

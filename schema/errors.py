@@ -24,6 +24,10 @@ def _is_expected(error: GraphQLError) -> bool:
         return True  # syntax/validation/coercion errors from graphql-core
     if isinstance(original, CodedError):
         return True
+    if not error.path and isinstance(original, ValueError | TypeError | ArithmeticError):
+        # Raised while validating the document (a literal a scalar cannot
+        # represent, e.g. an Int of 5,000 digits): nothing ran; the client's.
+        return True
     # graphql-core's own errors about the request (a missing or ill-typed
     # variable, an Int out of range) wrapped in a field error: the client's.
     return isinstance(original, GraphQLError)
@@ -54,9 +58,12 @@ class ErrorBoundary(SchemaExtension):
                         if error.original_error is None and not error.path
                         else "BAD_USER_INPUT"
                     )
+                message = error.message
+                if len(message) > 500:  # e.g. a huge literal quoted back
+                    message = message[:497] + "..."
                 processed.append(
                     GraphQLError(
-                        error.message,
+                        message,
                         nodes=error.nodes,
                         source=error.source,
                         positions=error.positions,

@@ -8,8 +8,10 @@ import decimal
 from typing import Any
 
 import strawberry
+from graphql import FloatValueNode, IntValueNode, StringValueNode, ValueNode, print_ast
 from strawberry.types.scalar import ScalarDefinition
 
+from core.errors import BadUserInput
 from core.times import serialize_datetime
 
 UTC = dt.UTC
@@ -19,6 +21,8 @@ def parse_datetime(value: Any) -> dt.datetime:
     if not isinstance(value, str):
         raise ValueError("DateTime must be an ISO-8601 string, e.g. 2026-11-25T09:30:00Z")
     text = value.strip()
+    if len(text) > 64:
+        raise ValueError("DateTime has too many characters (at most 64)")
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     try:
@@ -35,8 +39,11 @@ def parse_datetime(value: Any) -> dt.datetime:
 def parse_decimal(value: Any) -> decimal.Decimal:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ValueError('Decimal must be a string such as "1250.00"')
+    text = str(value).strip()
+    if len(text) > 64:
+        raise ValueError("Decimal has too many characters (at most 64)")
     try:
-        result = decimal.Decimal(str(value).strip())
+        result = decimal.Decimal(text)
     except decimal.InvalidOperation:
         raise ValueError(f'Invalid Decimal {value!r}: use a string such as "1250.00"') from None
     if not result.is_finite():
@@ -44,11 +51,32 @@ def parse_decimal(value: Any) -> decimal.Decimal:
     return result
 
 
+def _literal(kinds: tuple[type, ...], parse: Any, name: str, example: str) -> Any:
+    """parse_literal for a scalar typed into the document: the same rules as
+    through variables, and a coded BAD_USER_INPUT naming the value, never a
+    ValueError (graphql-core would wrap it as an unexpected, masked error)."""
+
+    def parse_literal(node: ValueNode, variables: dict[str, Any] | None = None) -> Any:
+        if not isinstance(node, kinds):
+            raise BadUserInput(
+                f"{name} cannot represent {print_ast(node)[:40]}: use a string such as {example}"
+            )
+        try:
+            return parse(node.value)
+        except ValueError as exc:
+            raise BadUserInput(str(exc)[:200]) from None
+
+    return parse_literal
+
+
 DateTimeScalar: ScalarDefinition = strawberry.scalar(
     name="DateTime",
     description='An instant in UTC, ISO-8601 with a trailing "Z", e.g. "2026-11-25T09:30:00.000Z".',
     serialize=serialize_datetime,
     parse_value=parse_datetime,
+    parse_literal=_literal(
+        (StringValueNode,), parse_datetime, "DateTime", '"2026-11-25T09:30:00Z"'
+    ),
 )
 
 DecimalScalar: ScalarDefinition = strawberry.scalar(
@@ -59,6 +87,9 @@ DecimalScalar: ScalarDefinition = strawberry.scalar(
     ),
     serialize=str,
     parse_value=parse_decimal,
+    parse_literal=_literal(
+        (StringValueNode, IntValueNode, FloatValueNode), parse_decimal, "Decimal", '"1250.00"'
+    ),
 )
 
 JSON = strawberry.scalars.JSON
