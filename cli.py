@@ -43,17 +43,15 @@ def _database(persist: bool = True):
 
 
 def _refuse_dev_secret_on_aws(settings) -> None:  # type: ignore[no-untyped-def]
-    """Real AWS with the public development secret and no JWKS: anyone could mint
-    tokens. Refuse to start."""
-    from core.auth import DEV_SECRET
+    """Settings that would let anyone mint tokens (core.auth.check_token_settings;
+    create_app checks them too, however the app is started): a clear line, exit 2."""
+    from core.auth import UnsafeConfiguration, check_token_settings
 
-    if not settings.dynamodb_endpoint and settings.jwt_secret == DEV_SECRET and not settings.jwks:
-        typer.echo(
-            "refusing to serve real AWS with the development JWT secret: set LOANGRAPH_JWKS "
-            "(RS256) or LOANGRAPH_JWT_SECRET",
-            err=True,
-        )
-        raise typer.Exit(2)
+    try:
+        check_token_settings(settings)
+    except UnsafeConfiguration as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
 
 
 def _endpoint_file(data_dir: str) -> Path:

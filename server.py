@@ -25,9 +25,8 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET
 
 from core import db
-from core.auth import AuthError, bearer_token, decode_token
+from core.auth import AuthError, UnsafeConfiguration, check_token_settings
 from core.context import Context
-from core.idempotency import IdempotencyMiddleware
 from core.settings import Settings, get_settings
 from guards import install as install_guards
 from guards.http import GuardedViewMixin
@@ -38,6 +37,8 @@ from ops import metrics as ops_metrics
 from ops import tracing as ops_tracing
 from ops.logging import AccessLogMiddleware, configure_logging
 from ops.metrics import TrackedTransportWSHandler, TrackedWSHandler
+from web.auth import Authentication, AuthenticationMiddleware, authenticate, from_scope
+from web.idempotency import IdempotencyMiddleware
 
 log = logging.getLogger("loangraph.server")
 ROOT = Path(__file__).resolve().parent
@@ -165,24 +166,16 @@ class LoangraphGraphQL(GuardedViewMixin, GraphQL):
             stats=db.current_stats.get() or db.RequestStats(),
         )
         if isinstance(request, Request):
-            await self._authenticate(ctx, request.headers.get("authorization"))
+            # Decoded once by AuthenticationMiddleware (off the event loop when
+            # it may block); decoded here only when the app runs without it.
+            auth = from_scope(request.scope) or await authenticate(
+                request.headers.get("authorization"), self.settings
+            )
+            await self._sign_in(ctx, auth)
         return ctx
 
-    async def _authenticate(self, ctx: Context, header: str | None) -> None:
-        try:
-            token = bearer_token(header)
-            if token is not None:
-                if self.settings.jwks and self.settings.jwks.startswith(("http://", "https://")):
-                    # May fetch the JWKS over HTTP (cached 5 min): off the event loop.
-                    loop = asyncio.get_running_loop()
-                    ctx.viewer = await loop.run_in_executor(
-                        None, decode_token, token, self.settings
-                    )
-                else:
-                    ctx.viewer = decode_token(token, self.settings)
-        except AuthError as exc:
-            ctx.auth_error = exc
-            return
+    async def _sign_in(self, ctx: Context, auth: Authentication) -> None:
+        ctx.viewer, ctx.auth_error = auth.viewer, auth.error
         if ctx.viewer is not None:
             ensure = self.app_state.get("ensure_user")
             if ensure is not None:
@@ -202,7 +195,11 @@ class LoangraphGraphQL(GuardedViewMixin, GraphQL):
             header = params["headers"].get("authorization") or params["headers"].get(
                 "Authorization"
             )
-        await self._authenticate(context, header)
+        if header is not None and not isinstance(header, str):
+            header = ""  # not a string: refused below like a malformed header
+        await self._sign_in(context, await authenticate(header, self.settings))
+        if context.viewer is not None and context.viewer.expired():
+            context.viewer, context.auth_error = None, AuthError("the token has expired")
         if context.auth_error is not None or context.viewer is None:
             raise ConnectionRejectionError(
                 {"message": str(context.auth_error or "Authentication required")}
@@ -274,6 +271,9 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
     from schema.releases import RELEASES, build_release_schema
 
     settings = settings or get_settings()
+    # However the app is started (loangraph serve, uvicorn --factory, a test):
+    # never with settings that let anyone mint tokens (core.auth).
+    check_token_settings(settings)
     db.configure(settings)
     state: dict[str, Any] = {}
     try:
@@ -340,6 +340,7 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
             Middleware(RequestIdMiddleware),
             Middleware(AccessLogMiddleware),
             Middleware(BodySizeLimitMiddleware, max_body_bytes=guards.limits.max_body_bytes),
+            Middleware(AuthenticationMiddleware, settings=settings),
             Middleware(IdempotencyMiddleware, settings=settings),
             Middleware(GZipMiddleware, minimum_size=1024, compresslevel=5),
         ],
@@ -354,7 +355,6 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
 async def _wire_cache_invalidation(runtime: Any) -> Any:
     """Every committed change invalidates the process cache: from the dispatcher
     when this process runs it, else from the broker (replicas behind Redis)."""
-    import asyncio
 
     from guards import cache
 
@@ -384,4 +384,7 @@ LIFESPAN_HOOKS: list[Any] = []
 def app_from_env() -> Starlette:
     """uvicorn factory: `uvicorn --factory server:app_from_env`."""
     configure_logging(get_settings().log_level)
-    return create_app(get_settings())
+    try:
+        return create_app(get_settings())
+    except UnsafeConfiguration as exc:
+        raise SystemExit(f"loangraph: {exc}") from None

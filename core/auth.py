@@ -4,16 +4,21 @@ with a JWKS file or URL (production). Claims: sub, email, roles."""
 from __future__ import annotations
 
 import json
+import logging
+import math
+import threading
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import jwt
 
 from core.settings import Settings
 
 DEV_SECRET = Settings().jwt_secret
+log = logging.getLogger("loangraph.auth")
 
 
 @dataclass(frozen=True)
@@ -22,10 +27,15 @@ class Viewer:
     email: str | None = None
     roles: tuple[str, ...] = field(default_factory=tuple)
     display_name: str | None = None
+    # The token's `exp` (Unix seconds): sockets end their session then.
+    expires_at: float | None = None
 
     @property
     def is_admin(self) -> bool:
         return "admin" in self.roles
+
+    def expired(self, now: float | None = None) -> bool:
+        return self.expires_at is not None and (now or time.time()) >= self.expires_at
 
 
 class AuthError(Exception):
@@ -41,26 +51,112 @@ def bearer_token(header_value: str | None) -> str | None:
     return token.strip()
 
 
+class JWKSCache:
+    """The keys of a JWKS URL, fetched at most once per `min_interval` seconds
+    whatever callers ask: a token with an unknown `kid` (a forgery, or a key not
+    yet published) and a failed fetch are answered from the cache until then, so
+    a flood of forged tokens cannot become a flood of fetches. Known keys are
+    refreshed after `ttl` and kept while the JWKS cannot be fetched. One fetch at
+    a time (callers run in worker threads, never on the event loop)."""
+
+    def __init__(
+        self, url: str, *, ttl: float = 300.0, min_interval: float = 30.0, timeout: float = 5.0
+    ) -> None:
+        self.url = url
+        self.ttl = ttl
+        self.min_interval = min_interval
+        self._client = jwt.PyJWKClient(url, cache_keys=False, cache_jwk_set=False, timeout=timeout)
+        self._keys: dict[str | None, Any] = {}
+        self._fetched_at = -math.inf
+        self._attempted_at = -math.inf
+        self._lock = threading.Lock()
+        self.fetches = 0
+
+    def key(self, kid: str | None) -> Any:
+        now = time.monotonic()
+        with self._lock:
+            fresh = now - self._fetched_at < self.ttl
+            if not (fresh and kid in self._keys) and now - self._attempted_at >= self.min_interval:
+                self._attempted_at = now
+                self._refresh(now)
+            key = self._keys.get(kid)
+        if key is None:
+            raise AuthError("no JWKS key matches the token's kid")
+        return key
+
+    def _refresh(self, now: float) -> None:
+        self.fetches += 1
+        try:
+            jwk_set = self._client.get_jwk_set(refresh=True)
+        except jwt.PyJWKClientError as exc:
+            log.warning("JWKS fetch from %s failed: %s", self.url, exc)
+            return
+        keys: dict[str | None, Any] = {k.key_id: k.key for k in jwk_set.keys}
+        if len(jwk_set.keys) == 1:
+            keys.setdefault(None, jwk_set.keys[0].key)  # a token without kid, one key
+        self._keys = keys
+        self._fetched_at = now
+
+
+class _JWKSFile:
+    def __init__(self, path: str) -> None:
+        self._set = jwt.PyJWKSet.from_dict(json.loads(Path(path).read_text()))
+
+    def key(self, kid: str | None) -> Any:
+        for key in self._set.keys:
+            if kid is None or key.key_id == kid:
+                return key.key
+        raise AuthError("no JWKS key matches the token's kid")
+
+
 @lru_cache(maxsize=4)
-def _jwks_client(source: str) -> jwt.PyJWKClient | jwt.PyJWKSet:
-    if source.startswith(("http://", "https://")):
-        return jwt.PyJWKClient(source, cache_keys=True, lifespan=300)
-    return jwt.PyJWKSet.from_dict(json.loads(Path(source).read_text()))
+def jwks_keys(source: str) -> JWKSCache | _JWKSFile:
+    if is_url(source):
+        return JWKSCache(source)
+    return _JWKSFile(source)
+
+
+def is_url(source: str | None) -> bool:
+    return bool(source) and source.startswith(("http://", "https://"))  # type: ignore[union-attr]
 
 
 def _rs256_key(token: str, source: str) -> object:
-    keys = _jwks_client(source)
-    if isinstance(keys, jwt.PyJWKClient):
-        return keys.get_signing_key_from_jwt(token).key
     kid = jwt.get_unverified_header(token).get("kid")
-    for key in keys.keys:
-        if kid is None or key.key_id == kid:
-            return key.key
-    raise AuthError("no JWKS key matches the token's kid")
+    if kid is not None and not isinstance(kid, str):
+        raise AuthError("invalid token: 'kid' must be a string")
+    return jwks_keys(source).key(kid)
+
+
+class UnsafeConfiguration(RuntimeError):
+    """Settings that must never serve real traffic (checked by every way of starting the app)."""
+
+
+def check_token_settings(settings: Settings) -> None:
+    """Refuse settings under which anyone could mint or replay tokens:
+    - real AWS (no DynamoDB endpoint) with the public development HS256 secret and
+      no JWKS: the secret is in this repository, so anyone could sign tokens;
+    - a JWKS without an issuer and an audience: any token the identity provider
+      signs for any other application would be accepted here."""
+    if not settings.dynamodb_endpoint and settings.jwt_secret == DEV_SECRET and not settings.jwks:
+        raise UnsafeConfiguration(
+            "refusing to serve real AWS with the development JWT secret: set LOANGRAPH_JWKS "
+            "(RS256, with LOANGRAPH_JWT_ISSUER and LOANGRAPH_JWT_AUDIENCE) or "
+            "LOANGRAPH_JWT_SECRET"
+        )
+    if settings.jwks and not (settings.jwt_issuer and settings.jwt_audience):
+        raise UnsafeConfiguration(
+            "LOANGRAPH_JWKS needs LOANGRAPH_JWT_ISSUER and LOANGRAPH_JWT_AUDIENCE: tokens "
+            "are accepted only from that issuer, for this audience"
+        )
 
 
 def decode_token(token: str, settings: Settings) -> Viewer:
-    options = {"require": ["sub", "exp"], "verify_aud": settings.jwt_audience is not None}
+    require = ["sub", "exp"]
+    if settings.jwt_issuer:
+        require.append("iss")
+    if settings.jwt_audience:
+        require.append("aud")
+    options = {"require": require, "verify_aud": settings.jwt_audience is not None}
     try:
         header = jwt.get_unverified_header(token)
         alg = header.get("alg")
@@ -95,11 +191,17 @@ def decode_token(token: str, settings: Settings) -> Viewer:
     email = claims.get("email")
     if email is not None and not isinstance(email, str):
         raise AuthError("invalid token: 'email' must be a string")
+    if algorithms == ["RS256"] and claims.get("email_verified") is not True:
+        # An identity provider's unverified email proves nothing: it would let
+        # anyone who types a lender's address read that lender's invitations.
+        email = None
+    exp = claims.get("exp")
     return Viewer(
         user_id=str(claims["sub"]),
         email=email.strip().lower() if email else None,
         roles=tuple(roles),
         display_name=claims.get("name") if isinstance(claims.get("name"), str) else None,
+        expires_at=float(exp) if isinstance(exp, int | float) else None,
     )
 
 

@@ -61,7 +61,10 @@ def storage_key(user_id: str, key: str) -> str:
             f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters",
             ["Idempotency-Key"],
         )
-    return f"{user_id}#{key}"
+    # Length-prefixed, so no (user, key) pair can spell another's: with a bare
+    # separator, user "team#a" with key "1" and user "team" with key "a#1" would
+    # share "team#a#1" and one would be replayed the other's response.
+    return f"v2:{len(user_id)}:{user_id}:{key}"
 
 
 def _claim(skey: str, body_hash: str, now: datetime) -> Claim:

@@ -18,6 +18,10 @@ from server import create_app
 from tests.graphql_client import gql
 
 
+ISSUER = "https://idp.example.com/"
+AUDIENCE = "loangraph-api"
+
+
 def keypair(kid: str):
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
@@ -28,7 +32,15 @@ def keypair(kid: str):
 def rs256(key, kid: str, sub: str = "rs-user", **claims) -> str:
     now = int(time.time())
     return jwt.encode(
-        {"sub": sub, "email": f"{sub}@example.com", "exp": now + 600, **claims},
+        {
+            "sub": sub,
+            "email": f"{sub}@example.com",
+            "email_verified": True,
+            "exp": now + 600,
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            **claims,
+        },
         key,
         algorithm="RS256",
         headers={"kid": kid},
@@ -52,12 +64,33 @@ async def test_jwks_file(settings, keys, tmp_path):
     (k1, jwk1), (k2, _) = keys
     path = tmp_path / "jwks.json"
     path.write_text(json.dumps({"keys": [jwk1]}))
-    s = settings.with_(jwks=str(path), jwt_secret=DEV_SECRET)
+    s = settings.with_(
+        jwks=str(path), jwt_secret=DEV_SECRET, jwt_issuer=ISSUER, jwt_audience=AUDIENCE
+    )
     r = await viewer(s, rs256(k1, "k1"))
     assert r["data"]["viewer"] == {"userId": "rs-user", "email": "rs-user@example.com"}
     # signed by a key the JWKS does not hold
     r = await viewer(s, rs256(k2, "k1"))
     assert r["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    # another issuer, another audience, or neither: refused
+    for claims in ({"iss": "https://evil.example/"}, {"aud": "other-app"}):
+        r = await viewer(s, rs256(k1, "k1", **claims))
+        assert r["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", claims
+    no_aud = jwt.encode(
+        {"sub": "x", "iss": ISSUER, "exp": int(time.time()) + 600}, k1, "RS256", {"kid": "k1"}
+    )
+    r = await viewer(s, no_aud)
+    assert r["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    # an email the identity provider has not verified grants nothing
+    for verified in (False, None, "true"):
+        extra = {} if verified is None else {"email_verified": verified}
+        token = rs256(k1, "k1", sub="unverified", **extra)
+        if verified is None:
+            claims = jwt.decode(token, options={"verify_signature": False})
+            claims.pop("email_verified")
+            token = jwt.encode(claims, k1, "RS256", {"kid": "k1"})
+        r = await viewer(s, token)
+        assert r["data"]["viewer"] == {"userId": "unverified", "email": None}, verified
     # the development secret is not accepted once a JWKS is configured
     r = await viewer(s, mint_token(s, sub="dev"))
     assert r["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
@@ -82,7 +115,7 @@ async def test_jwks_url(settings, keys):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
-        s = settings.with_(jwks=url)
+        s = settings.with_(jwks=url, jwt_issuer=ISSUER, jwt_audience=AUDIENCE)
         r = await viewer(s, rs256(k1, "k1", sub="url-user"))
         assert r["data"]["viewer"]["userId"] == "url-user"
         # an explicitly configured HS256 secret keeps working beside the JWKS

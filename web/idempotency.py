@@ -13,18 +13,22 @@ from graphql import GraphQLError, OperationType, parse
 from graphql.language import OperationDefinitionNode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.auth import AuthError, bearer_token, decode_token
 from core.errors import DomainError
 from core.settings import Settings
+from guards.limits import DEFAULT_LIMITS, JSONInputError, decode_json
+from web.auth import from_scope
 
 HEADER = b"idempotency-key"
 PATHS = ("/graphql", "/v1/graphql")
 
 
 def _is_mutation(body: dict[str, Any]) -> bool:
+    query = body.get("query")
+    if not isinstance(query, str):
+        return False
     try:
-        doc = parse(body.get("query") or "")
-    except (GraphQLError, TypeError):
+        doc = parse(query, max_tokens=DEFAULT_LIMITS.max_tokens)
+    except (GraphQLError, RecursionError):
         return False
     name = body.get("operationName")
     ops = [d for d in doc.definitions if isinstance(d, OperationDefinitionNode)]
@@ -77,12 +81,14 @@ class IdempotencyMiddleware:
                 return {"type": "http.request", "body": raw, "more_body": False}
             return await receive()
 
+        # The token was decoded once, off the event loop when that may block
+        # (web.auth.AuthenticationMiddleware runs before this middleware).
+        auth = from_scope(scope)
+        viewer = auth.viewer if auth is not None else None
         try:
-            body = json.loads(raw)
-            token = bearer_token(headers.get(b"authorization", b"").decode("latin-1") or None)
-            viewer = decode_token(token, self.settings) if token else None
-        except (ValueError, AuthError):
-            body, viewer = None, None
+            body = decode_json(raw, "The request body")
+        except JSONInputError:
+            body = None
         if not isinstance(body, dict) or viewer is None or not _is_mutation(body):
             # Not a mutation we can key (or the request fails anyway): no replay.
             await self.app(scope, replay_receive, send)
