@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
+import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -36,9 +38,9 @@ from ops import http as http_spec
 from ops import metrics as ops_metrics
 from ops import tracing as ops_tracing
 from ops.logging import AccessLogMiddleware, configure_logging
-from ops.metrics import TrackedTransportWSHandler, TrackedWSHandler
 from web.auth import Authentication, AuthenticationMiddleware, authenticate, from_scope
 from web.idempotency import IdempotencyMiddleware
+from web.sockets import LegacyWSSession, TransportWSSession
 
 log = logging.getLogger("loangraph.server")
 ROOT = Path(__file__).resolve().parent
@@ -122,15 +124,30 @@ class LoangraphGraphQL(GuardedViewMixin, GraphQL):
     # The per-request loader container (the naive benchmark swaps in an unbatched one).
     loaders_factory: Any = Loaders
     # WebSocket handlers the open-subscriptions gauge can count (ops/metrics.py).
-    graphql_transport_ws_handler_class = TrackedTransportWSHandler
-    graphql_ws_handler_class = TrackedWSHandler
+    # (web/sockets.py: a context per operation, token expiry, init timeouts).
+    graphql_transport_ws_handler_class = TransportWSSession
+    graphql_ws_handler_class = LegacyWSSession
 
     def __init__(
         self, schema: Any, settings: Settings, app_state: dict[str, Any], **kwargs: Any
     ) -> None:
-        super().__init__(schema, allowed_origins=settings.allowed_origins, **kwargs)
+        super().__init__(
+            schema,
+            allowed_origins=settings.allowed_origins,
+            connection_init_wait_timeout=dt.timedelta(seconds=settings.ws_init_timeout_seconds),
+            **kwargs,
+        )
         self.settings = settings
         self.app_state = app_state
+
+    def decode_json(self, data: str | bytes) -> object:
+        """Every JSON text Strawberry decodes (WebSocket messages included) under the
+        same rules as HTTP bodies: a failure is a JSONDecodeError, which the socket
+        handlers answer with 4400 instead of an exception inside them."""
+        try:
+            return decode_json(data, "The message")
+        except JSONInputError as exc:
+            raise json.JSONDecodeError(str(exc), "", 0) from None
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         """GraphQL over HTTP media types and status codes (ops/http.py)."""

@@ -9,6 +9,11 @@ import binascii
 
 from core.errors import BadUserInput
 
+# The longest global id this API issues is ~200 characters (an AuditEntry's);
+# anything longer is refused before it reaches a database key (DynamoDB would
+# answer a ValidationException about key sizes).
+MAX_ID_LENGTH = 512
+
 NODE_TYPES = {"User", "Loan", "Participant", "LoanVersion", "AuditEntry", "Webhook"}
 
 
@@ -18,6 +23,10 @@ def to_global_id(type_name: str, key: str) -> str:
 
 def from_global_id(global_id: str) -> tuple[str, str]:
     """Decode a global id; a malformed one is `BAD_USER_INPUT`."""
+    if not isinstance(global_id, str) or len(global_id) > MAX_ID_LENGTH:
+        raise BadUserInput(
+            f"Malformed id: ids are at most {MAX_ID_LENGTH} characters", argument="id"
+        )
     try:
         raw = base64.b64decode(global_id.encode(), validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):

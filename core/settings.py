@@ -58,6 +58,8 @@ class Settings:
     db_threads: int = 32
     log_level: str = "INFO"
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
+    # A WebSocket must send connection_init within this time (both protocols), or 4408.
+    ws_init_timeout_seconds: float = 10.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -98,6 +100,9 @@ class Settings:
             create_tables=_bool("CREATE_TABLES", d.create_tables),
             db_threads=int(_env("DB_THREADS", str(d.db_threads))),
             log_level=_env("LOG_LEVEL", d.log_level),
+            ws_init_timeout_seconds=float(
+                _env("WS_INIT_TIMEOUT_SECONDS", str(d.ws_init_timeout_seconds))
+            ),
             allowed_origins=tuple(
                 o.strip() for o in (_env("ALLOWED_ORIGINS", "") or "").split(",") if o.strip()
             ),

@@ -3,7 +3,9 @@ in commit order (the broker orders each loan's events by its write counter)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import time
 from collections.abc import AsyncGenerator
 from decimal import Decimal
 from typing import Any
@@ -21,17 +23,35 @@ from schema.scalars import money
 from schema.subscriptions import FundingUpdate
 
 
-def _fresh_loan(loan_id: str, access: Access, model: models.Loan | None = None) -> Any:
+def _fresh_loan(ctx: Any, loan_id: str, model: models.Loan | None = None) -> Any:
+    """`FundingUpdate.loan`: read fresh and shown with the access of the moment it
+    is resolved (a lender removed since the update was built gets FORBIDDEN)."""
+
     async def load() -> Loan:
-        row = model or await Loaders(fresh=True).loan_by_id.load(loan_id)
+        now_ctx = _fresh_context(ctx)
+        row = model or await now_ctx.loaders.loan_by_id.load(loan_id)
+        access = await readable_loan(now_ctx, row)
+        if access == Access.NONE:
+            raise Forbidden("You may no longer read this loan")
         return Loan(_m=row, _access=access)
 
     return load
 
 
-def _initial(model: models.Loan, access: Access) -> FundingUpdate:
+def _fresh_context(ctx: Any) -> Any:
+    """The subscriber's context with loaders that read DynamoDB, not any cache."""
+    return dataclasses.replace(ctx, loaders=Loaders(fresh=True))
+
+
+async def _current_access(ctx: Any, loan_id: str) -> Access:
+    fresh = _fresh_context(ctx)
+    row = await fresh.loaders.loan_by_id.load(loan_id)
+    return await readable_loan(fresh, row)
+
+
+def _initial(ctx: Any, model: models.Loan) -> FundingUpdate:
     return FundingUpdate(
-        _loan=_fresh_loan(model.loan_id, access, model),
+        _loan=_fresh_loan(ctx, model.loan_id, model),
         loan_id=model.loan_id,
         event=WebhookEvent.LOAN_UPDATED,
         total_funded=money(model.total_funded),  # type: ignore[arg-type]
@@ -45,7 +65,7 @@ def _initial(model: models.Loan, access: Access) -> FundingUpdate:
     )
 
 
-def _from_event(event: Any, loan_id: str, access: Access, last: FundingUpdate) -> FundingUpdate:
+def _from_event(event: Any, loan_id: str, ctx: Any, last: FundingUpdate) -> FundingUpdate:
     """Built from the aggregates the event carries: no read per subscriber."""
     agg = event.loan or {}
 
@@ -58,7 +78,7 @@ def _from_event(event: Any, loan_id: str, access: Access, last: FundingUpdate) -
         return prev if value is None else int(value)
 
     return FundingUpdate(
-        _loan=_fresh_loan(loan_id, access),
+        _loan=_fresh_loan(ctx, loan_id),
         loan_id=loan_id,
         event=WebhookEvent(event.type),
         total_funded=dec("total_funded", last.total_funded),
@@ -72,6 +92,24 @@ def _from_event(event: Any, loan_id: str, access: Access, last: FundingUpdate) -
         version=num("version", last.version),
         at=event.occurred_at if isinstance(event.occurred_at, dt.datetime) else last.at,
     )
+
+
+# Who must be checked again, and when. A borrower stays the borrower and an
+# admin an admin (the socket closes when their token expires); a lender's access
+# is their live invitation, which these events can end. Deletion ends every
+# subscription. A lender is also re-checked at least every RECHECK_SECONDS, so
+# an event lost between processes cannot keep a removed lender subscribed.
+RECHECK_EVENTS = frozenset(
+    {
+        "PARTICIPANT_REMOVED",
+        "PARTICIPANT_DECLINED",
+        "PARTICIPANT_INVITED",
+        "PARTICIPANT_ACCEPTED",
+        "LOAN_DELETED",
+        "LOAN_RESTORED",
+    }
+)
+RECHECK_SECONDS = 60.0
 
 
 async def funding_progress(info: Info, loan_global_id: str) -> AsyncGenerator[FundingUpdate, None]:
@@ -89,15 +127,28 @@ async def funding_progress(info: Info, loan_global_id: str) -> AsyncGenerator[Fu
         assert model is not None
         if sub is not None:
             sub.advance_to(int(model.seq or 0))
-        last = _initial(model, access)
+        last = _initial(ctx, model)
         yield last
         if sub is None:
             return
+        checked_at = time.monotonic()
         async for event in sub:
-            last = _from_event(event, loan_id, access, last)
-            yield last
             if event.type == "LOAN_DELETED":
+                # The last update says so, without the loan (hidden once deleted).
+                yield _from_event(event, loan_id, ctx, last)
                 return
+            if access == Access.LENDER and (
+                event.type in RECHECK_EVENTS or time.monotonic() - checked_at > RECHECK_SECONDS
+            ):
+                access = await _current_access(ctx, loan_id)
+                checked_at = time.monotonic()
+                if access == Access.NONE:
+                    raise Forbidden(
+                        "You may no longer watch this loan: your invitation was removed or "
+                        "declined",
+                    )
+            last = _from_event(event, loan_id, ctx, last)
+            yield last
     finally:
         if sub is not None:
             sub.close()

@@ -34,10 +34,23 @@ def _is_expected(error: GraphQLError) -> bool:
 
 
 class ErrorBoundary(SchemaExtension):
+    """Applied to every result a client receives: the one result of an HTTP
+    request at the end of the operation, and each message of a subscription (or
+    of an operation over a socket) before it is sent."""
+
     def on_operation(self) -> Iterator[None]:
+        self._streamed = False
         yield
-        result = self.execution_context.result
-        if not result or not result.errors:
+        if not self._streamed:
+            self._process(self.execution_context.result)
+
+    def on_stream_result(self, result: object) -> Iterator[None]:
+        self._streamed = True
+        self._process(result)
+        yield None
+
+    def _process(self, result: object) -> None:
+        if not result or not getattr(result, "errors", None):
             return
         ctx = self.execution_context.context
         request_id = getattr(ctx, "request_id", None)
@@ -94,7 +107,7 @@ class ErrorBoundary(SchemaExtension):
                     extensions={"code": code, "requestId": request_id},
                 )
             )
-        result.errors = processed
+        result.errors = processed  # type: ignore[attr-defined]
 
 
 def _classify(exc: BaseException | None) -> tuple[str, str]:

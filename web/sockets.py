@@ -1,0 +1,189 @@
+"""WebSocket sessions that keep checking what they were allowed.
+
+Strawberry builds one context per socket at `connection_init` and runs every
+operation of that socket with it. Here, for both protocols:
+
+- every operation gets its own context: fresh loaders (nothing memoized at
+  `connection_init` is read again, so each access decision is made anew) and its
+  own extras; the viewer is the socket's;
+- a token's `exp` holds on sockets too: an operation started after it is refused
+  (UNAUTHENTICATED) and the socket is closed with 4403 when it passes;
+- the legacy `graphql-ws` protocol gets the same connection-init timeout as
+  `graphql-transport-ws` (4408 when no `connection_init` arrives in time);
+- a message that is JSON but not a protocol message (a list, a missing id or
+  query) closes the socket with 4400 instead of raising inside the handler.
+
+Subscriptions re-check their own access per event (resolvers/subscriptions.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from typing import Any
+
+from core.auth import AuthError
+from core.db import RequestStats
+from ops.metrics import TrackedTransportWSHandler, TrackedWSHandler
+
+log = logging.getLogger("loangraph.ws")
+
+EXPIRED_CLOSE_CODE = 4403
+
+
+class _PerOperationSchema:
+    """The schema as a socket handler sees it: `subscribe` and `stream` run each
+    operation with a context of its own (SocketSession.operation_context)."""
+
+    def __init__(self, schema: Any, session: SocketSession) -> None:
+        self._schema = schema
+        self._session = session
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._schema, name)
+
+    async def subscribe(self, *args: Any, context_value: Any = None, **kwargs: Any) -> Any:
+        ctx = self._session.operation_context(context_value)
+        return await self._schema.subscribe(*args, context_value=ctx, **kwargs)
+
+    async def stream(self, *args: Any, context_value: Any = None, **kwargs: Any) -> Any:
+        ctx = self._session.operation_context(context_value)
+        return await self._schema.stream(*args, context_value=ctx, **kwargs)
+
+
+class SocketSession:
+    """Mixed into both protocol handlers (before them in the bases)."""
+
+    view: Any
+    websocket: Any
+    context: Any
+    schema: Any
+
+    def _start_session(self) -> None:
+        self.schema = _PerOperationSchema(self.schema, self)
+        self._expiry_task: asyncio.Task[None] | None = None
+
+    def operation_context(self, connection_context: Any) -> Any:
+        ctx = connection_context
+        if not dataclasses.is_dataclass(ctx):
+            return ctx
+        viewer, auth_error = ctx.viewer, ctx.auth_error
+        if viewer is not None and viewer.expired():
+            viewer, auth_error = None, AuthError("the token has expired; sign in again")
+        factory = getattr(self.view, "loaders_factory", None)
+        return dataclasses.replace(
+            ctx,
+            viewer=viewer,
+            auth_error=auth_error,
+            loaders=factory() if factory is not None else type(ctx.loaders)(),
+            extras=dict(ctx.extras),
+            stats=RequestStats(),
+        )
+
+    def _arm_expiry(self) -> None:
+        viewer = getattr(self.context, "viewer", None)
+        expires_at = getattr(viewer, "expires_at", None)
+        if expires_at is None or self._expiry_task is not None:
+            return
+        self._expiry_task = asyncio.create_task(self._close_at(expires_at), name="ws-token-expiry")
+
+    async def _close_at(self, expires_at: float) -> None:
+        await asyncio.sleep(max(0.0, expires_at - time.time()))
+        log.info("closing a WebSocket: its token expired")
+        with contextlib.suppress(Exception):
+            await self.websocket.close(code=EXPIRED_CLOSE_CODE, reason="Token expired")
+
+    async def _end_session(self) -> None:
+        task, self._expiry_task = self._expiry_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+
+
+class TransportWSSession(SocketSession, TrackedTransportWSHandler):
+    """graphql-transport-ws."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._start_session()
+
+    async def handle_message(self, message: Any) -> None:
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            await self.handle_invalid_message("A message must be an object with a 'type'")
+            return
+        if message["type"] == "subscribe" and not _valid_payload(message):
+            await self.handle_invalid_message("'subscribe' needs an 'id' and a payload 'query'")
+            return
+        await super().handle_message(message)
+
+    async def handle_connection_init(self, message: Any) -> None:
+        await super().handle_connection_init(message)
+        if self.connection_acknowledged:
+            self._arm_expiry()
+
+    async def shutdown(self) -> None:
+        await self._end_session()
+        await super().shutdown()
+
+
+class LegacyWSSession(SocketSession, TrackedWSHandler):
+    """The legacy graphql-ws (subscriptions-transport-ws) protocol."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._start_session()
+        self._init_timeout_task: asyncio.Task[None] | None = None
+
+    async def handle(self) -> None:
+        self._init_timeout_task = asyncio.create_task(self._init_timeout())
+        try:
+            await super().handle()
+        finally:
+            task, self._init_timeout_task = self._init_timeout_task, None
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+
+    async def _init_timeout(self) -> None:
+        """The same rule as graphql-transport-ws: connection_init in time, or 4408."""
+        wait = getattr(self.view, "connection_init_wait_timeout", None)
+        seconds = wait.total_seconds() if wait is not None else 60.0
+        await asyncio.sleep(seconds)
+        if not self.connection_acknowledged:
+            with contextlib.suppress(Exception):
+                await self.websocket.close(code=4408, reason="Connection initialisation timeout")
+
+    async def handle_message(self, message: Any) -> None:
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            await self.websocket.close(code=4400, reason="A message must be an object")
+            return
+        if message["type"] == "start" and not _valid_payload(message):
+            await self.websocket.close(code=4400, reason="'start' needs an 'id' and a 'query'")
+            return
+        if message["type"] == "stop" and not isinstance(message.get("id"), str):
+            await self.websocket.close(code=4400, reason="'stop' needs an 'id'")
+            return
+        await super().handle_message(message)
+
+    async def handle_connection_init(self, message: Any) -> None:
+        await super().handle_connection_init(message)
+        if self.connection_acknowledged:
+            self._arm_expiry()
+
+    async def cleanup(self) -> None:
+        await self._end_session()
+        await super().cleanup()
+
+
+def _valid_payload(message: dict[str, Any]) -> bool:
+    payload = message.get("payload")
+    return (
+        isinstance(message.get("id"), str)
+        and isinstance(payload, dict)
+        and isinstance(payload.get("query"), str)
+        and isinstance(payload.get("variables") or {}, dict)
+        and isinstance(payload.get("operationName") or "", str)
+    )
