@@ -8,6 +8,12 @@ server checks the hash and stores the document. Documents live in the
 `persisted_queries` table, so every replica knows a hash another one stored,
 with a small in-process cache in front.
 
+Who pays and who may store (docs/security.md): every request naming a hash is
+charged PERSISTED_QUERY_COST points (by user, by IP when anonymous) before the
+lookup, hit or miss; a document is stored only after it parsed, validated and
+passed every limit, and only for an authenticated caller (an anonymous
+caller's document runs but is not stored).
+
 Allow-list mode: only stored documents run (by hash, or sent in full when
 their hash is stored). Clients cannot register; admins can, in two ways that
 need no CLI: an admin's APQ request with hash and document registers it, and
@@ -19,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 from cachetools import LRUCache
@@ -28,6 +35,11 @@ from core.errors import BadUserInput
 from guards.errors import PersistedQueryNotFound, PersistedQueryRequired
 
 MODES = ("apq", "allowlist", "off")
+# Points a request naming a persisted-query hash spends, on top of its operation.
+PERSISTED_QUERY_COST = 1
+# Operation extensions key: documents of this request that were admitted
+# (parsed, validated, within limits), set by QueryGuards, read before storing.
+ADMITTED_KEY = "admitted_documents"
 # Marks operation extensions whose document came from the store. An object, not a
 # JSON value, so no client can send it.
 TRUSTED_KEY = "loangraph.persisted"
@@ -48,6 +60,10 @@ class PersistedQueryStore:
     def _cached(self, sha: str) -> str | None:
         with self._lock:
             return self._cache.get(sha)
+
+    def known(self, sha: str) -> bool:
+        """Stored, as far as this process has seen (no database read)."""
+        return self._cached(sha) is not None
 
     def _remember(self, sha: str, query: str) -> None:
         with self._lock:
@@ -95,6 +111,10 @@ def _write(sha: str, query: str) -> None:
     PersistedQuery(sha256=sha, query=query, created_at=dt.datetime.now(dt.UTC)).save()
 
 
+def has_persisted_query(extensions: dict[str, Any] | None) -> bool:
+    return bool(extensions) and extensions.get("persistedQuery") is not None  # type: ignore[union-attr]
+
+
 def _persisted_ext(extensions: dict[str, Any] | None) -> dict[str, Any] | None:
     if not extensions:
         return None
@@ -110,6 +130,20 @@ def _persisted_ext(extensions: dict[str, Any] | None) -> dict[str, Any] | None:
     return ext
 
 
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """The document to run for one request, by the APQ protocol and the mode.
+
+    `trusted`: it came from the store, so the allow-list needs no second look.
+    `register`: its hash, to store once the document has been admitted (it parsed,
+    validated and passed every limit) for an authenticated caller; None: nothing
+    to store."""
+
+    query: str | None
+    trusted: bool = False
+    register: str | None = None
+
+
 async def resolve(
     store: PersistedQueryStore,
     mode: str,
@@ -117,15 +151,13 @@ async def resolve(
     extensions: dict[str, Any] | None,
     *,
     is_admin: bool,
-) -> tuple[str | None, bool]:
-    """The document to run for one request, by the APQ protocol and the mode.
-
-    Returns (query, trusted): trusted when the document came from (or was just put
-    into) the store, so the allow-list needs no second look."""
+) -> Resolved:
     ext = _persisted_ext(extensions) if mode != "off" else None
     if ext is None:
-        return query, False
+        return Resolved(query)
     sha = ext["sha256Hash"].lower()
+    if len(sha) != 64:
+        raise BadUserInput("extensions.persistedQuery.sha256Hash must be 64 hex digits")
     if query is None:
         found = await store.get(sha)
         if found is None:
@@ -134,18 +166,19 @@ async def resolve(
                     "This hash is not on the allow-list of this server", sha256Hash=sha
                 )
             raise PersistedQueryNotFound("PersistedQueryNotFound", sha256Hash=sha)
-        return found, True
+        return Resolved(found, trusted=True)
+    if sha256_hex(query) != sha:
+        raise BadUserInput("provided sha does not match query", sha256Hash=sha)
     if mode == "allowlist" and not is_admin:
         # Registration is closed: the document runs only if it is already stored.
-        if sha256_hex(query) != sha:
-            raise BadUserInput("provided sha does not match query", sha256Hash=sha)
         if await store.get(sha) is None:
             raise PersistedQueryRequired(
                 "This document is not on the allow-list of this server", sha256Hash=sha
             )
-        return query, True
-    await store.register(query, sha)
-    return query, True
+        return Resolved(query, trusted=True)
+    # APQ (or an admin on an allow-list): run it like any document; store it only
+    # once it has been admitted, and only for an authenticated caller.
+    return Resolved(query, register=None if store.known(sha) else sha)
 
 
 async def check_allowed(store: PersistedQueryStore, query: str | None) -> None:

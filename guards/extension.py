@@ -101,6 +101,12 @@ class QueryGuards(SchemaExtension):
             except CodedError as exc:
                 ec.pre_execution_errors = [exc]
         yield
+        # Validation ran inside the yield: a document with no error by now parsed,
+        # validated and passed every limit; a persisted query may store it.
+        if self.guards is not None and ec.query and not ec.pre_execution_errors:
+            extras = getattr(ec.context, "extras", None)
+            if extras is not None:
+                extras.setdefault(apq.ADMITTED_KEY, set()).add(ec.query)
 
     def get_results(self) -> dict[str, Any]:
         a = self.analysis

@@ -16,6 +16,7 @@ from core.errors import CodedError
 from guards import apq
 from guards.errors import TooManyOperations
 from guards.limits import refusal_body
+from guards.ratelimit import RateLimitExceeded
 
 
 class HTTPRefusal(Exception):
@@ -77,22 +78,32 @@ class GuardedViewMixin:
         request_data: Any,
     ) -> Any:
         guards = self._guards()
+        resolved = None
         if guards is not None and guards.mode != "off" and request_data.extensions:
             viewer = getattr(context, "viewer", None)
             try:
-                query, trusted = await apq.resolve(
+                if apq.has_persisted_query(request_data.extensions):
+                    # Lookups and registrations are not free: one point each,
+                    # charged before the database is asked.
+                    await guards.limiter.spend(context, apq.PERSISTED_QUERY_COST)
+                resolved = await apq.resolve(
                     guards.store,
                     guards.mode,
                     request_data.query,
                     request_data.extensions,
                     is_admin=viewer is not None and viewer.is_admin,
                 )
+            except RateLimitExceeded as exc:
+                _rate_limited(context, exc)
+                return ExecutionResult(data=None, errors=[exc.error])
             except CodedError as exc:
                 return ExecutionResult(data=None, errors=[exc])
-            if trusted:
+            if resolved.trusted:
                 extensions = {**request_data.extensions, apq.TRUSTED_KEY: apq.TRUSTED}
-                request_data = dataclasses.replace(request_data, query=query, extensions=extensions)
-        return await super().execute_single(  # type: ignore[misc]
+                request_data = dataclasses.replace(
+                    request_data, query=resolved.query, extensions=extensions
+                )
+        result = await super().execute_single(  # type: ignore[misc]
             request=request,
             request_adapter=request_adapter,
             sub_response=sub_response,
@@ -100,3 +111,18 @@ class GuardedViewMixin:
             root_value=root_value,
             request_data=request_data,
         )
+        if resolved is not None and resolved.register is not None and resolved.query:
+            viewer = getattr(context, "viewer", None)
+            admitted = getattr(context, "extras", {}).get(apq.ADMITTED_KEY, ())
+            if viewer is not None and resolved.query in admitted:
+                await guards.store.register(resolved.query, resolved.register)
+        return result
+
+
+def _rate_limited(context: Any, exc: RateLimitExceeded) -> None:
+    response = getattr(context, "response", None)
+    if response is None:
+        return
+    response.headers.update(exc.state.headers())
+    response.headers["Retry-After"] = str(exc.retry_after)
+    response.status_code = 429
