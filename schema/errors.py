@@ -24,9 +24,14 @@ def _is_expected(error: GraphQLError) -> bool:
         return True  # syntax/validation/coercion errors from graphql-core
     if isinstance(original, CodedError):
         return True
-    if not error.path and isinstance(original, ValueError | TypeError | ArithmeticError):
-        # Raised while validating the document (a literal a scalar cannot
-        # represent, e.g. an Int of 5,000 digits): nothing ran; the client's.
+    if (
+        not error.path
+        and error.nodes
+        and isinstance(original, ValueError | TypeError | ArithmeticError)
+    ):
+        # Raised while validating the document against one of its nodes (a
+        # literal a scalar cannot represent, e.g. an Int of 5,000 digits):
+        # nothing ran; the client's. (Errors of running code have no nodes here.)
         return True
     # graphql-core's own errors about the request (a missing or ill-typed
     # variable, an Int out of range) wrapped in a field error: the client's.

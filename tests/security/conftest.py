@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -17,7 +18,11 @@ from tests.ops.conftest import LiveServer, start_server
 def server(
     dynamodb_endpoint: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
-    s = start_server(dynamodb_endpoint, tmp_path_factory.mktemp("security"))
+    prefix = f"s{uuid.uuid4().hex[:8]}_"
+    s = start_server(
+        dynamodb_endpoint, tmp_path_factory.mktemp("security"), LOANGRAPH_TABLE_PREFIX=prefix
+    )
+    s.table_prefix = prefix  # type: ignore[attr-defined]  # tests write rows directly
     try:
         yield s
     finally:

@@ -205,3 +205,27 @@ async def test_a_huge_id_is_refused_before_the_database(server, protocol):
         assert "ValidationException" not in text and "key" not in text.lower(), msg
     finally:
         await ws.close()
+
+
+@pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
+async def test_internal_errors_in_socket_messages_are_masked(server, dynamodb_endpoint, protocol):
+    """A corrupt record read by a subscription: the client gets INTERNAL_SERVER_ERROR
+    with a request id, like over HTTP, never the exception's text."""
+    from core import db
+    from core.ids import to_global_id
+    from tests.conftest import make_settings, new_user
+    from tests.factories import make_loan, write_all
+
+    db.configure(make_settings(dynamodb_endpoint, table_prefix=server.table_prefix))
+    borrower = new_user("corrupt")
+    loan = make_loan(borrower, status="WEIRD")
+    await asyncio.to_thread(write_all, [loan])
+    ws = await open_socket(server.url, protocol, token_for(borrower.user_id, borrower.email))
+    try:
+        await start(ws, protocol, "s", SUBSCRIPTION, {"id": to_global_id("Loan", loan.loan_id)})
+        msg = await messages_for(ws, "s")
+        text = json.dumps(msg)
+        assert "INTERNAL_SERVER_ERROR" in text and "requestId" in text, msg
+        assert "WEIRD" not in text and "ValueError" not in text, msg
+    finally:
+        await ws.close()
