@@ -17,7 +17,6 @@ from core.auth import DEV_SECRET, mint_token
 from server import create_app
 from tests.graphql_client import gql
 
-
 ISSUER = "https://idp.example.com/"
 AUDIENCE = "loangraph-api"
 
@@ -54,9 +53,10 @@ def keys():
 
 async def viewer(settings, token: str) -> dict:
     app = create_app(settings, start_background=False)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
-    ) as c:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
+    ):
         return await gql(c, "{ viewer { userId email } }", token=token)
 
 
