@@ -15,7 +15,7 @@ test: setup
 
 # A longer, random Schemathesis run than the bounded one in `make test`
 # (docs/fuzzing.md). FUZZ_EXAMPLES: examples per field and role.
-FUZZ_EXAMPLES ?= 300
+FUZZ_EXAMPLES ?= 100
 fuzz: setup
 	LOANGRAPH_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) LOANGRAPH_FUZZ_RANDOM=1 $(PY) -m pytest tests/fuzz -q $(PYTEST_ARGS)
 

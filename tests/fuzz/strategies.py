@@ -99,7 +99,7 @@ def ids(known: Sequence[str]) -> st.SearchStrategy:
                 lambda kind, key, tail: to_global_id(kind, f"{key.split('/')[0]}/{tail}"),
                 kinds,
                 seeded_key,
-                st.text(max_size=6),
+                st.one_of(st.text(max_size=6), st.sampled_from(["1", "²", "١", "9" * 40])),
             ),
         ]
     raw = st.one_of(_text, st.binary(max_size=30).map(lambda b: base64.b64encode(b).decode()))
@@ -110,7 +110,13 @@ def ids(known: Sequence[str]) -> st.SearchStrategy:
 # currently give INTERNAL_SERVER_ERROR (a known issue with literal coercion, fixed
 # separately), so they are generated only with LOANGRAPH_FUZZ_MALFORMED_SCALARS=1.
 MALFORMED_DECIMALS = ["abc", "NaN", "Infinity", "12,500.00", "", "1.2.3", "0x10"]
-MALFORMED_DATETIMES = ["", "yesterday", "2026-13-01T00:00:00Z", "2026-11-25T09:30:00"]
+MALFORMED_DATETIMES = [
+    "",
+    "yesterday",
+    "2026-13-01T00:00:00Z",
+    "2026-11-25T09:30:00",  # no time zone
+    "0001-01-01T00:00:00+14:00",  # before year 1 in UTC
+]
 
 
 def register(known_ids: Sequence[str], *, malformed_scalars: bool = False) -> None:
