@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup serve test bench lint schema clean
+.PHONY: setup serve test fuzz bench lint schema clean
 
 setup:
 	@bash scripts/setup.sh
@@ -12,6 +12,12 @@ serve: setup
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# A longer, random Schemathesis run than the bounded one in `make test`
+# (docs/fuzzing.md). FUZZ_EXAMPLES: examples per field and role.
+FUZZ_EXAMPLES ?= 100
+fuzz: setup
+	LOANGRAPH_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) LOANGRAPH_FUZZ_RANDOM=1 $(PY) -m pytest tests/fuzz -q $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) -m bench

@@ -30,7 +30,8 @@ async def resolve_node(info: Info, global_id: str):  # type: ignore[no-untyped-d
         return await get_participant(info, loan_id, pid)
     if kind == "LoanVersion":
         loan_id, version = split_key(key)
-        if not version.isdigit():
+        # ASCII digits only: str.isdigit() also accepts "²" or "١", which int() refuses.
+        if not (version.isascii() and version.isdigit()) or len(version) > 12:
             raise BadUserInput(f"Malformed id: {global_id!r}", argument="id")
         return await load_version(info, loan_id, int(version))
     if kind == "User":

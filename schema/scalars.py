@@ -33,7 +33,10 @@ def parse_datetime(value: Any) -> dt.datetime:
         ) from None
     if parsed.tzinfo is None:
         raise ValueError(f"DateTime {value!r} needs a time zone; use UTC with a trailing Z")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+        raise ValueError(f"DateTime {value!r} is out of range in UTC") from None
 
 
 def parse_decimal(value: Any) -> decimal.Decimal:
