@@ -9,8 +9,8 @@ import asyncio
 import json
 import time
 import uuid
-from decimal import Decimal
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import httpx
