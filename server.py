@@ -224,7 +224,9 @@ class LoangraphGraphQL(GuardedViewMixin, GraphQL):
         return None
 
     async def render_graphql_ide(self, request: Request) -> Response:
-        return HTMLResponse((ROOT / "static/graphiql.html").read_text())
+        from ops.pages import graphiql_page
+
+        return graphiql_page()  # with its CSP, frame-ancestors 'none' (ops/pages.py)
 
 
 async def asset(request: Request) -> Response:
@@ -344,7 +346,7 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
         Route("/readyz", readyz),
         Route("/assets/{path:path}", asset),
         Route("/loans/{gid:path}/live", live_page),
-        Route("/metrics", ops_metrics.metrics_endpoint),
+        *ops_metrics.api_routes(settings),  # /metrics, unless LOANGRAPH_METRICS_PORT moves it
     ]
     for version, release_app in release_apps.items():
         routes += [
@@ -395,7 +397,7 @@ async def _wire_cache_invalidation(runtime: Any) -> Any:
 
 # Async callables (app, settings, state, start_background) -> stop callable | None,
 # run at startup by the lifespan (event dispatcher, broker, metrics...).
-LIFESPAN_HOOKS: list[Any] = []
+LIFESPAN_HOOKS: list[Any] = [ops_metrics.metrics_port_hook]
 
 
 def app_from_env() -> Starlette:

@@ -21,6 +21,16 @@ def _bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _optional_int(name: str) -> int | None:
+    value = _env(name)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{PREFIX}{name}={value!r} is not a number") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -60,6 +70,10 @@ class Settings:
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
     # A WebSocket must send connection_init within this time (both protocols), or 4408.
     ws_init_timeout_seconds: float = 10.0
+    # /metrics on its own listener (same host) instead of the API port.
+    metrics_port: int | None = None
+    # When set, /metrics (wherever served) needs `Authorization: Bearer <token>`.
+    metrics_token: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -81,7 +95,9 @@ class Settings:
             cursor_ttl_seconds=int(_env("CURSOR_TTL_SECONDS", str(d.cursor_ttl_seconds))),
             redis_url=_env("REDIS_URL"),
             rate_limit_points=int(_env("RATE_LIMIT_POINTS", str(d.rate_limit_points))),
-            rate_limit_backend=(_env("RATE_LIMIT_BACKEND", d.rate_limit_backend) or "memory").lower(),
+            rate_limit_backend=(
+                _env("RATE_LIMIT_BACKEND", d.rate_limit_backend) or "memory"
+            ).lower(),
             cache_ttl_seconds=float(_env("CACHE_TTL_SECONDS", str(d.cache_ttl_seconds))),
             persisted_queries=(_env("PERSISTED_QUERIES", d.persisted_queries) or "apq").lower(),
             webhook_allow_private=_bool("WEBHOOK_ALLOW_PRIVATE", d.webhook_allow_private),
@@ -106,6 +122,8 @@ class Settings:
             allowed_origins=tuple(
                 o.strip() for o in (_env("ALLOWED_ORIGINS", "") or "").split(",") if o.strip()
             ),
+            metrics_port=_optional_int("METRICS_PORT"),
+            metrics_token=_env("METRICS_TOKEN"),
         )
 
     def __post_init__(self) -> None:
@@ -120,6 +138,16 @@ class Settings:
                 raise ValueError(
                     f"{PREFIX}{name.upper()}={value!r} is not one of: {', '.join(allowed)}"
                 )
+        if self.metrics_port is not None:
+            if not 1 <= self.metrics_port <= 65535:
+                raise ValueError(f"{PREFIX}METRICS_PORT={self.metrics_port} is not a TCP port")
+            if self.metrics_port == self.port:
+                raise ValueError(
+                    f"{PREFIX}METRICS_PORT must differ from {PREFIX}PORT ({self.port}): it moves "
+                    "/metrics off the API listener"
+                )
+        if self.metrics_token is not None and len(self.metrics_token) < 16:
+            raise ValueError(f"{PREFIX}METRICS_TOKEN must be at least 16 characters")
 
     @property
     def signing_secret(self) -> bytes:

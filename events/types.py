@@ -60,6 +60,13 @@ def _parse_dt(value: str) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
+# Keys of a webhook payload's `loan` a lender's receiver does not get: per-lender
+# statistics, and who last changed the loan (after an acceptance: that lender).
+LENDER_HIDDEN_LOAN_KEYS = frozenset(
+    {"averageContribution", "largestContribution", "smallestContribution", "updatedBy"}
+)
+
+
 @dataclass(frozen=True)
 class DomainEvent:
     """A committed change to a loan or one of its participants.
@@ -132,13 +139,28 @@ class DomainEvent:
             out["participant"] = camel_keys(self.after)
         return out
 
-    def webhook_body(self) -> dict[str, Any]:
+    def webhook_body(
+        self, *, lender_view: bool = False, recipient_id: str | None = None
+    ) -> dict[str, Any]:
+        """The delivered body; `lender_view` for a receiver who is an invited lender
+        (not the borrower, not an admin): without the figures that can reveal another
+        lender's contribution or identity (docs/security.md)."""
         return {
             "id": self.id,
             "type": self.wire_type,
             "createdAt": self.created_at,
-            "data": self.data,
+            "data": self.lender_data(recipient_id) if lender_view else self.data,
         }
+
+    def lender_data(self, recipient_id: str | None) -> dict[str, Any]:
+        data = self.data
+        loan = {k: v for k, v in data["loan"].items() if k not in LENDER_HIDDEN_LOAN_KEYS}
+        if loan.get("createdBy") not in (None, self.borrower_id, recipient_id):
+            loan["createdBy"] = None
+        data["loan"] = loan
+        if data["actorId"] not in (None, self.borrower_id, recipient_id):
+            data["actorId"] = None
+        return data
 
     # ------------------------------------------------------------ transport (Redis)
     def to_json(self) -> str:

@@ -95,7 +95,20 @@ METADATA_ADDRESSES = {
 
 
 class UnsafeURL(ValueError):
-    """The webhook URL is not allowed (scheme, host or the addresses it resolves to)."""
+    """The webhook URL is not allowed (scheme, host or the addresses it resolves to).
+
+    `str(exc)` is safe to show the caller; `detail` (server logs only) may hold
+    what the server's resolver answered, which callers never see: a named host
+    that does not resolve, resolves to a private address or to a metadata address
+    gets the same message, so registration cannot be used to map internal DNS."""
+
+    def __init__(self, message: str, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail or message
+
+
+# The one message for every refusal that depends on the server's DNS answers.
+UNREACHABLE_HOST = "the host does not resolve to a public address that webhooks may reach"
 
 
 @dataclass(frozen=True)
@@ -146,15 +159,23 @@ def resolve(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise UnsafeURL(f"host {host!r} does not resolve ({exc})") from None
+        raise UnsafeURL(UNREACHABLE_HOST, f"host {host!r} does not resolve ({exc})") from None
     out: list[str] = []
     for info in infos:
         addr = str(info[4][0])
         if addr not in out:
             out.append(addr)
     if not out:
-        raise UnsafeURL(f"host {host!r} does not resolve")
+        raise UnsafeURL(UNREACHABLE_HOST, f"host {host!r} does not resolve")
     return out
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
 
 
 def check_url(url: str, *, allow_private: bool) -> Target:
@@ -181,11 +202,16 @@ def check_url(url: str, *, allow_private: bool) -> Target:
     port = port or (443 if scheme == "https" else 80)
     addresses = resolve(host, port)
     kinds = {a: classify(a) for a in addresses}
+    literal = _is_ip_literal(host)
     for addr, kind in kinds.items():
-        if kind in ("metadata", "unspecified"):
-            raise UnsafeURL(f"{host} resolves to {addr}, a {kind} address: refused")
-        if kind in ("loopback", "private") and not allow_private:
-            raise UnsafeURL(f"{host} resolves to {addr}, a {kind} address: refused")
+        if kind in ("metadata", "unspecified") or (
+            kind in ("loopback", "private") and not allow_private
+        ):
+            detail = f"{host} resolves to {addr}, a {kind} address: refused"
+            # An address the caller typed may be named; a name's DNS answer may not.
+            raise UnsafeURL(
+                f"{host} is a {kind} address: refused" if literal else UNREACHABLE_HOST, detail
+            )
     if scheme == "http" and not (allow_private and all(k == "loopback" for k in kinds.values())):
         raise UnsafeURL(
             "URL must use https (plain http only to loopback when private targets are allowed)"
@@ -266,18 +292,26 @@ class WebhookFanout:
             hit = self._guards[key] = await db.run_db(load)
         return hit
 
-    async def may_receive(self, webhook: Webhook, event: DomainEvent) -> bool:
+    async def audience(self, webhook: Webhook, event: DomainEvent) -> str | None:
+        """How the webhook's owner may see `event`: "full" (the borrower, admins),
+        "lender" (an invited lender: the lender view of the payload) or None."""
         if event.borrower_id is not None and webhook.owner_id == event.borrower_id:
-            return True
+            return "full"
         owner = await self._owner(webhook.owner_id)
         if owner.is_admin:
-            return True
+            return "full"
         if event.is_participant_event:
-            return (
+            own = (
                 event.participant_lender_id is not None
                 and event.participant_lender_id == owner.user_id
             ) or (owner.email is not None and event.participant_email == owner.email)
-        return owner.email is not None and await self._invited(event.loan_id, owner.email)
+            return "lender" if own else None
+        if owner.email is not None and await self._invited(event.loan_id, owner.email):
+            return "lender"
+        return None
+
+    async def may_receive(self, webhook: Webhook, event: DomainEvent) -> bool:
+        return await self.audience(webhook, event) is not None
 
     async def enqueue(self, events: Iterable[DomainEvent]) -> int:
         """Write the deliveries of `events`; returns how many were new."""
@@ -287,20 +321,23 @@ class WebhookFanout:
         hooks = await self.webhooks()
         if not hooks:
             return 0
-        pending: list[tuple[Webhook, DomainEvent]] = []
+        pending: list[tuple[Webhook, DomainEvent, bool]] = []
         for event in events:
             for hook in hooks:
-                if event.type in (hook.events or []) and await self.may_receive(hook, event):
-                    pending.append((hook, event))
+                if event.type not in (hook.events or []):
+                    continue
+                seen_as = await self.audience(hook, event)
+                if seen_as is not None:
+                    pending.append((hook, event, seen_as == "lender"))
         if not pending:
             return 0
-        results = await asyncio.gather(*(db.run_db(self._put, h, e) for h, e in pending))
+        results = await asyncio.gather(*(db.run_db(self._put, h, e, lv) for h, e, lv in pending))
         created = sum(1 for r in results if r)
         self.enqueued += created
         return created
 
     @staticmethod
-    def _put(hook: Webhook, event: DomainEvent) -> bool:
+    def _put(hook: Webhook, event: DomainEvent, lender_view: bool = False) -> bool:
         now = utcnow()
         key = delivery_id(event)
         item = WebhookDelivery(
@@ -308,7 +345,7 @@ class WebhookFanout:
             delivery_id=key,
             event_id=event.id,
             event=event.type,
-            payload=event.webhook_body(),
+            payload=event.webhook_body(lender_view=lender_view, recipient_id=hook.owner_id),
             status="PENDING",
             attempts=0,
             attempt_log=[],
@@ -525,6 +562,7 @@ class WebhookDeliverer:
                 check_url, hook.url, allow_private=self.settings.webhook_allow_private
             )
         except UnsafeURL as exc:
+            log.warning("webhook %s refused at delivery: %s", hook.webhook_id, exc.detail)
             return done(False, None, f"refused: {exc}")
         payload = delivery.payload
         body = encode_body(payload)

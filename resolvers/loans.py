@@ -117,6 +117,13 @@ async def resolve_funding_history(
     before: str | None,
     bucket: str | None = None,
 ) -> FundingPointConnection:
+    if loan._access < Access.BORROWER:
+        # Every point (RAW or bucketed) is a total at a moment; two of them differ by
+        # the contributions in between, often exactly one lender's (docs/security.md).
+        raise Forbidden(
+            "fundingHistory can reveal another lender's contribution: only the borrower and "
+            "admins may read it"
+        )
     ctx = info.context
     args = page_args(first, after, last, before)
     M = models.LoanMetric

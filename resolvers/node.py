@@ -43,7 +43,11 @@ async def resolve_node(info: Info, global_id: str):  # type: ignore[no-untyped-d
     if kind == "Webhook":
         return await get_webhook(info, key)
     if kind == "AuditEntry":
-        record_key, sk = split_key(key)
+        # The record key of a participant holds a "/" ("participants#<loan>/<p>"),
+        # the sort key never does: split at the last one.
+        record_key, _, sk = key.rpartition("/")
+        if not record_key or not sk:
+            raise BadUserInput(f"Malformed id: {global_id!r}", argument="id")
         row = await ctx.loaders.audit_entry_by_key.load((record_key, sk))
         if row is None:
             return None

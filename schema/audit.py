@@ -58,17 +58,36 @@ class AuditEntry(Node):
     def changed_fields(self) -> list[str]:
         return list(self._m.changed_fields or [])
 
-    @strawberry.field(description="Client address the change came from.")
-    def ip_address(self) -> str | None:
-        return self._m.ip_address
+    def _origin_visible(self, info: Info) -> bool:
+        """Request metadata identifies a person's device and session: admins and
+        the entry's own actor only (docs/security.md)."""
+        viewer = info.context.viewer
+        return viewer is not None and (
+            viewer.is_admin or (bool(self._m.actor_id) and viewer.user_id == self._m.actor_id)
+        )
 
-    @strawberry.field(description="Client user agent.")
-    def user_agent(self) -> str | None:
-        return self._m.user_agent
+    @strawberry.field(
+        description=(
+            "Client address the change came from. Admins and the entry's actor only, else null."
+        )
+    )
+    def ip_address(self, info: Info) -> str | None:
+        return self._m.ip_address if self._origin_visible(info) else None
 
-    @strawberry.field(description="Request id (X-Request-ID) of the request that made the change.")
-    def request_id(self) -> str | None:
-        return self._m.request_id
+    @strawberry.field(
+        description="Client user agent. Admins and the entry's actor only, else null."
+    )
+    def user_agent(self, info: Info) -> str | None:
+        return self._m.user_agent if self._origin_visible(info) else None
+
+    @strawberry.field(
+        description=(
+            "Request id (X-Request-ID) of the request that made the change. Admins and the "
+            "entry's actor only, else null."
+        )
+    )
+    def request_id(self, info: Info) -> str | None:
+        return self._m.request_id if self._origin_visible(info) else None
 
 
 @strawberry.type(description="An audit entry in a connection.")

@@ -11,6 +11,7 @@ import strawberry
 from strawberry.types import Info
 
 import models
+from core.errors import Forbidden
 from core.ids import to_global_id
 from core.permissions import Access
 from schema.common import (
@@ -91,15 +92,6 @@ class Loan(Node):
     pending_participant_count: int = strawberry.field(
         default=None, description="Participants who have not answered yet."
     )
-    average_contribution: Decimal | None = strawberry.field(
-        default=None, description="Mean accepted contribution; null with no acceptances."
-    )
-    largest_contribution: Decimal | None = strawberry.field(
-        default=None, description="Largest accepted contribution; null with no acceptances."
-    )
-    smallest_contribution: Decimal | None = strawberry.field(
-        default=None, description="Smallest accepted contribution; null with no acceptances."
-    )
     last_funding_update: dt.datetime | None = strawberry.field(
         default=None, description="When the funding figures last changed."
     )
@@ -132,14 +124,49 @@ class Loan(Node):
         self.participant_count = int(m.participant_count)
         self.accepted_participant_count = int(m.accepted_participant_count)
         self.pending_participant_count = int(m.pending_participant_count)
-        self.average_contribution = money(m.average_contribution)
-        self.largest_contribution = money(m.largest_contribution)
-        self.smallest_contribution = money(m.smallest_contribution)
         self.last_funding_update = m.last_funding_update
         self.created_at = m.created_at
         self.updated_at = m.updated_at
         self.deleted_at = m.deleted_at
         self.deletion_reason = m.deletion_reason
+
+    def _lender_refused(self, field: str) -> None:
+        """A lender sees aggregates, never another lender's figures (docs/security.md)."""
+        if self._access < Access.BORROWER:
+            raise Forbidden(
+                f"`{field}` can reveal another lender's contribution: only the borrower and "
+                "admins may read it"
+            )
+
+    @strawberry.field(
+        description=(
+            "Mean accepted contribution; null with no acceptances. Borrower and admins only: "
+            "for a lender, null with a FORBIDDEN error."
+        )
+    )
+    def average_contribution(self) -> Decimal | None:
+        self._lender_refused("averageContribution")
+        return money(self._m.average_contribution)
+
+    @strawberry.field(
+        description=(
+            "Largest accepted contribution; null with no acceptances. Borrower and admins only: "
+            "for a lender, null with a FORBIDDEN error."
+        )
+    )
+    def largest_contribution(self) -> Decimal | None:
+        self._lender_refused("largestContribution")
+        return money(self._m.largest_contribution)
+
+    @strawberry.field(
+        description=(
+            "Smallest accepted contribution; null with no acceptances. Borrower and admins only: "
+            "for a lender, null with a FORBIDDEN error."
+        )
+    )
+    def smallest_contribution(self) -> Decimal | None:
+        self._lender_refused("smallestContribution")
+        return money(self._m.smallest_contribution)
 
     @strawberry.field(description='Global id, e.g. base64 of "Loan:<uuid>".')
     def id(self) -> strawberry.ID:
@@ -207,7 +234,12 @@ class Loan(Node):
         return await resolve_loan_audit_trail(info, self, first, after, last, before)
 
     @strawberry.field(
-        description="Funding time series, one point per funding change, oldest first."
+        description=(
+            "Funding time series, one point per funding change, oldest first. Borrower and admins "
+            "only: every step and bucket of it can reveal one lender's contribution, so a lender "
+            "gets a FORBIDDEN error (and, the field being non-null, a null loan: ask for it in "
+            "its own operation)."
+        )
     )
     async def funding_history(
         self,
@@ -240,15 +272,32 @@ class Loan(Node):
 
     @strawberry.field(description="Who created the loan.")
     async def created_by(self, info: Info) -> User | None:
-        return await load_user(info, self._m.created_by)
+        return await load_party(info, self._access, self._m, self._m.created_by)
 
-    @strawberry.field(description="Who last changed the loan record.")
+    @strawberry.field(
+        description=(
+            "Who last changed the loan record (funding changes included). A lender sees only "
+            "the borrower or themself here, else null: never which other lender acted."
+        )
+    )
     async def updated_by(self, info: Info) -> User | None:
-        return await load_user(info, self._m.updated_by)
+        return await load_party(info, self._access, self._m, self._m.updated_by)
 
     @strawberry.field(description="Who deleted the loan.")
     async def deleted_by(self, info: Info) -> User | None:
-        return await load_user(info, self._m.deleted_by)
+        return await load_party(info, self._access, self._m, self._m.deleted_by)
+
+
+async def load_party(
+    info: Info, access: Access, loan: models.Loan, user_id: str | None
+) -> User | None:
+    """A user who acted on the loan, as the viewer may know them: a lender sees the
+    borrower and themself, never another lender (null instead)."""
+    if user_id and access < Access.BORROWER:
+        viewer = info.context.viewer
+        if user_id != loan.borrower_id and (viewer is None or user_id != viewer.user_id):
+            return None
+    return await load_user(info, user_id)
 
 
 @strawberry.type(description="The terms of a loan at one version.")

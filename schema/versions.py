@@ -23,6 +23,26 @@ if TYPE_CHECKING:
 
 LoanT = Annotated["Loan", strawberry.lazy("schema.loans")]
 
+# Snapshot keys a lender does not see: the funding state at each version is a
+# point of the funding series (docs/security.md, "What each party may see").
+LENDER_HIDDEN_SNAPSHOT_KEYS = frozenset(
+    {
+        "total_funded",
+        "funding_percentage",
+        "is_fully_funded",
+        "participant_count",
+        "accepted_participant_count",
+        "pending_participant_count",
+        "declined_participant_count",
+        "average_contribution",
+        "largest_contribution",
+        "smallest_contribution",
+        "last_funding_update",
+        "updated_by",
+        "seq",
+    }
+)
+
 
 @strawberry.type(
     description="One version of a loan: its terms, the whole record, who changed what and why."
@@ -60,18 +80,36 @@ class LoanVersion(Node):
         )
 
     @strawberry.field(
-        description="The whole loan record as it was at this version (money as strings)."
+        description=(
+            "The whole loan record as it was at this version (money as strings). For a lender, "
+            "without the funding figures of that moment (totals, counts, contribution "
+            "statistics, lastFundingUpdate, updatedBy): a series of them would reveal other "
+            "lenders' contributions."
+        )
     )
     def snapshot(self) -> JSON:
-        return self._m.snapshot
+        snap = self._m.snapshot
+        if self._access < Access.BORROWER and isinstance(snap, dict):
+            return {k: v for k, v in snap.items() if k not in LENDER_HIDDEN_SNAPSHOT_KEYS}
+        return snap
 
     @strawberry.field(description='Fields this version changed, e.g. ["amount", "interest_rate"].')
     def changed_fields(self) -> list[str]:
         return list(self._m.changed_fields or [])
 
-    @strawberry.field(description="Who made the change.")
+    @strawberry.field(
+        description=(
+            "Who made the change. A lender sees only the borrower or themself here, else null."
+        )
+    )
     async def changed_by(self, info: Info) -> User | None:
-        return await load_user(info, self._m.changed_by)
+        user_id = self._m.changed_by
+        if user_id and self._access < Access.BORROWER:
+            viewer = info.context.viewer
+            borrower_id = (self._m.snapshot or {}).get("borrower_id")
+            if user_id != borrower_id and (viewer is None or user_id != viewer.user_id):
+                return None
+        return await load_user(info, user_id)
 
     @strawberry.field(description="When the change was committed.")
     def changed_at(self) -> dt.datetime:

@@ -8,6 +8,7 @@ Blocking (PynamoDB and DNS): call these through `core.db.run_db`."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 import uuid
 from collections.abc import Iterable
@@ -25,6 +26,8 @@ from models import AuditEntry, Webhook
 from models.audit import record_key
 from services.common import Retry
 from services.tx import Tx
+
+log = logging.getLogger("loangraph.services.webhooks")
 
 MAX_WEBHOOKS_PER_OWNER = 25
 SYSTEM_ACTOR = "system:webhooks"
@@ -139,6 +142,8 @@ def register_webhook(actor: Actor, url: str, events: Iterable[Any]) -> tuple[Web
     try:
         check_url(url, allow_private=settings.webhook_allow_private)
     except UnsafeURL as exc:
+        # str(exc) never carries the server's DNS answers (exc.detail does: logs only).
+        log.info("webhook URL refused for %s: %s", actor.user_id, exc.detail)
         raise DomainError("VALIDATION", f"webhook URL refused: {exc}", ["url"]) from None
     names = _event_names(events)
     live = sum(1 for w in Webhook.by_owner.query(actor.user_id) if w.deleted_at is None)

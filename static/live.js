@@ -15,7 +15,7 @@
   // RAW while the newest 100 points cover the loan's whole life, else one
   // point per hour, else per day (fundingHistory's bucket argument).
   const BUCKETS = ['RAW', 'HOUR', 'DAY'];
-  const LOAN_QUERY = `query LiveLoan($id: ID!, $bucket: FundingBucket) {
+  const LOAN_QUERY = `query LiveLoan($id: ID!) {
   viewer { userId email }
   loan(id: $id) {
     id title amount currency interestRate termMonths status
@@ -25,6 +25,13 @@
       pageInfo { hasNextPage }
       edges { node { lenderEmail contributionAmount status } }
     }
+  }
+}`;
+  // Its own operation: the series is the borrower's and admins' only (each step
+  // can reveal one lender's contribution), and a lender's FORBIDDEN must not
+  // take the loan with it (fundingHistory is non-null).
+  const HISTORY_QUERY = `query LiveHistory($id: ID!, $bucket: FundingBucket) {
+  loan(id: $id) {
     fundingHistory(last: 100, bucket: $bucket) {
       pageInfo { hasPreviousPage }
       edges { node { timestamp totalFunded fundingPercentage event } }
@@ -40,7 +47,8 @@
 
   const $ = (id) => document.getElementById(id);
   const state = { token: null, loan: null, viewer: null, history: [], client: null, unsubscribe: null,
-    connections: 0, expectInitial: false, refetchTimer: null, updates: 0, bucket: 0, truncated: false };
+    connections: 0, expectInitial: false, refetchTimer: null, updates: 0, bucket: 0, truncated: false,
+    historyAllowed: true };
 
   // ---- formatting (exact decimal strings from the API, never floats) ----
   function grouped(decimal) {
@@ -106,15 +114,22 @@
   const errorCode = (body) => body && body.errors && body.errors[0] && body.errors[0].extensions
     && body.errors[0].extensions.code;
 
-  async function loadLoan() {
-    let body = await gql(LOAN_QUERY, { id: gid, bucket: BUCKETS[state.bucket] });
+  // The funding series, or null when the viewer may not read it (a lender).
+  async function loadHistory() {
+    let body = await gql(HISTORY_QUERY, { id: gid, bucket: BUCKETS[state.bucket] });
     // Too many points for one page: coarser buckets, so the chart covers the whole life.
     while (body.data && body.data.loan && body.data.loan.fundingHistory.pageInfo.hasPreviousPage
            && state.bucket < BUCKETS.length - 1) {
       state.bucket += 1;
       state.history = [];
-      body = await gql(LOAN_QUERY, { id: gid, bucket: BUCKETS[state.bucket] });
+      body = await gql(HISTORY_QUERY, { id: gid, bucket: BUCKETS[state.bucket] });
     }
+    if (errorCode(body) === 'FORBIDDEN') return null;
+    return body.data && body.data.loan ? body.data.loan.fundingHistory : { edges: [], pageInfo: {} };
+  }
+
+  async function loadLoan() {
+    const body = await gql(LOAN_QUERY, { id: gid });
     const code = errorCode(body);
     if (code === 'UNAUTHENTICATED') {
       forgetToken(`The token was not accepted: ${body.errors[0].message}`);
@@ -130,12 +145,18 @@
     showMessage('');
     state.viewer = body.data.viewer;
     state.loan = loan;
-    const server = loan.fundingHistory.edges.map((e) => e.node);
-    state.truncated = loan.fundingHistory.pageInfo.hasPreviousPage;
-    // Keep live points the server's page does not hold yet (a read racing an update).
-    const lastServer = server.length ? Date.parse(server[server.length - 1].timestamp) : -Infinity;
-    const newer = state.history.filter((p) => Date.parse(p.timestamp) > lastServer);
-    state.history = server.concat(newer);
+    const history = await loadHistory();
+    state.historyAllowed = history !== null;
+    if (history) {
+      const server = history.edges.map((e) => e.node);
+      state.truncated = Boolean(history.pageInfo.hasPreviousPage);
+      // Keep live points the server's page does not hold yet (a read racing an update).
+      const lastServer = server.length ? Date.parse(server[server.length - 1].timestamp) : -Infinity;
+      const newer = state.history.filter((p) => Date.parse(p.timestamp) > lastServer);
+      state.history = server.concat(newer);
+    } else {
+      state.history = [];
+    }
     renderLoan();
     return true;
   }
@@ -161,7 +182,13 @@
       participantCount: loan.participantCount, acceptedParticipantCount: loan.acceptedParticipantCount,
     });
     renderParticipants();
-    renderHistory();
+    // A lender sees the totals, not the series (docs/security.md): no chart.
+    $('chart-card').hidden = !state.historyAllowed;
+    const note = $('history-note');
+    note.hidden = state.historyAllowed;
+    note.textContent = state.historyAllowed ? ''
+      : 'The funding history is shown to the borrower only: its steps would reveal other lenders\u2019 contributions.';
+    if (state.historyAllowed) renderHistory();
   }
 
   function renderFunding(f) {
@@ -292,6 +319,10 @@
     const initial = state.expectInitial;
     state.expectInitial = false;
     renderFunding(u);
+    if (!state.historyAllowed) {
+      if (!initial || state.connections > 1) scheduleRefetch();
+      return;
+    }
     const last = state.history[state.history.length - 1];
     const changed = !last || last.fundingPercentage !== u.fundingPercentage || last.totalFunded !== u.totalFunded;
     if (!initial || (changed && (!last || Date.parse(u.at) > Date.parse(last.timestamp)))) {

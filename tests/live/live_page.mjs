@@ -86,6 +86,9 @@ const snapshot = (page) => page.evaluate(() => ({
   tokenField: document.getElementById('token').value,
   href: window.location.href,
   conn: document.getElementById('conn').dataset.state,
+  chartCardHidden: document.getElementById('chart-card').hidden,
+  historyNote: document.getElementById('history-note').hidden ? '' : document.getElementById('history-note').textContent,
+  chartPointsNow: Number(document.getElementById('chart').dataset.points || 0),
 }));
 
 try {

@@ -206,6 +206,11 @@ async def test_live_page_follows_an_acceptance_within_two_seconds(server: LiveSe
     assert seen["title"] == "Live" and seen["progress"] == 25
     assert seen["participants"] == [f"{lender}@example.com 250.00 USD Accepted"]
     assert seen["participantsNote"].startswith("As a lender you see only your own participation")
+    # and no funding history: its steps would reveal the other lender's amount
+    assert seen["chartCardHidden"] is True and seen["chartPointsNow"] == 0
+    assert seen["historyNote"].startswith("The funding history is shown to the borrower only")
+    assert seen["conn"] == "live"
+    assert before["chartCardHidden"] is False and before["historyNote"] == ""
 
     # and a loan with more points than one page is charted by the hour (or day), whole
     big_view = result["big"]

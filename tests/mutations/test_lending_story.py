@@ -103,7 +103,27 @@ async def test_lending_story(client, token, settings):
         1,
         1,
     )
-    assert acc["loan"]["averageContribution"] == acc["loan"]["largestContribution"] == "600.00"
+    # the lender: contribution statistics are the borrower's and admins' (docs/security.md)
+    assert acc["loan"]["averageContribution"] is None
+    assert acc["loan"]["largestContribution"] is None
+    assert acc["loan"]["smallestContribution"] is None
+    assert sorted(e["path"][-1] for e in r["errors"]) == [
+        "averageContribution",
+        "largestContribution",
+        "smallestContribution",
+    ]
+    assert {e["extensions"]["code"] for e in r["errors"]} == {"FORBIDDEN"}
+    r = await gql(
+        client,
+        "query($id: ID!) { loan(id: $id) { averageContribution largestContribution smallestContribution } }",
+        {"id": lid},
+        token=tb,
+    )
+    assert r["data"]["loan"] == {
+        "averageContribution": "600.00",
+        "largestContribution": "600.00",
+        "smallestContribution": "600.00",
+    }, r
 
     # terms change: stale version, then a good one
     r = await gql(
@@ -151,7 +171,9 @@ async def test_lending_story(client, token, settings):
         ("UPDATE", "participants"),
         ("UPDATE", "loans"),
     ]
-    assert {e["ipAddress"] for e in trail} == {"127.0.0.1"}
+    # request metadata: the borrower sees it on their own entries, not on the lender's
+    assert {e["ipAddress"] for e in trail if e["actor"]["userId"] == B.user_id} == {"127.0.0.1"}
+    assert [e["ipAddress"] for e in trail if e["actor"]["userId"] != B.user_id] == [None]
     # delete and restore round trip
     r = await gql(client, DELETE, {"i": {"id": lid, "reason": "duplicate"}}, token=tb)
     assert (

@@ -33,7 +33,17 @@ try {
       offLoopback.push(req.url());
     }
   });
-  await page.goto(base + '/graphql', { waitUntil: 'networkidle' });
+  page.on('pageerror', (err) => consoleErrors.push(String(err)));
+  // What an older GraphiQL page left behind in this origin's localStorage.
+  await page.goto(base + '/healthz');
+  await page.evaluate(() => localStorage.setItem('graphiql:headers', '{"Authorization": "Bearer OLD-TOKEN"}'));
+  const pageResponse = await page.goto(base + '/graphql', { waitUntil: 'networkidle' });
+  result.csp = pageResponse.headers()['content-security-policy'] || '';
+  await page.evaluate(() => {
+    window.__cspViolations = [];
+    document.addEventListener('securitypolicyviolation', (e) => window.__cspViolations.push(
+      `${e.violatedDirective} ${e.blockedURI}`));
+  });
   await page.waitForSelector('.graphiql-container', { timeout: 15000 });
   result.title = await page.title();
   result.defaultQueryShown = (await page.locator('.graphiql-query-editor').innerText()).includes('query MyLoans');
@@ -69,6 +79,28 @@ try {
     null, { timeout: 15000 });
   result.rendered = await page.locator('.graphiql-response').innerText();
   await page.screenshot({ path: screenshot, fullPage: true });
+  // Where the token went: GraphiQL's debounced storage writes first.
+  await page.waitForTimeout(700);
+  const stores = () => page.evaluate(() => ({
+    local: JSON.stringify(Object.entries(localStorage)),
+    session: JSON.stringify(Object.entries(sessionStorage)),
+    violations: window.__cspViolations || [],
+  }));
+  result.afterQuery = await stores();
+  // A reload in the same tab keeps the token (sessionStorage); localStorage stays clean.
+  await page.reload({ waitUntil: 'networkidle' });
+  await page.waitForSelector('.graphiql-container', { timeout: 15000 });
+  result.headersAfterReload = await page.evaluate(() => [...document.querySelectorAll('.graphiql-editor-tool .CodeMirror')]
+    .map((el) => el.CodeMirror.getValue()).join('\n'));
+  result.afterReload = await stores();
+  // frame-ancestors 'none': another page cannot frame GraphiQL.
+  const framer = await context.newPage();
+  framer.on('console', (msg) => { if (msg.type() === 'error') result.framerErrors = (result.framerErrors || []).concat(msg.text()); });
+  await framer.setContent(`<iframe id="f" src="${base}/graphql" width="600" height="400"></iframe>`);
+  await framer.waitForTimeout(2000);
+  const frame = framer.frames().find((f) => f !== framer.mainFrame());
+  result.framedHasGraphiQL = frame ? await frame.evaluate(() => !!document.querySelector('#graphiql')).catch(() => false) : false;
+  await framer.close();
   result.ok = true;
 } catch (e) {
   result.error = String(e && e.stack || e);

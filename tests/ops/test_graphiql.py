@@ -49,3 +49,24 @@ def test_graphiql_runs_a_query_offline(live_server: LiveServer, artifacts) -> No
     assert '"userId": "browser-user"' in result["rendered"].replace("\xa0", " ")
     assert result["consoleErrors"] == []
     assert screenshot.stat().st_size > 10_000
+
+    # the token lives in the tab's sessionStorage only: never in localStorage, and
+    # what an older page left there (a token included) is removed
+    full_token = f"Bearer {token}"
+    for stage in ("afterQuery", "afterReload"):
+        stores = result[stage]
+        assert token not in stores["local"], stage
+        assert "OLD-TOKEN" not in stores["local"], stage
+        assert "graphiql:" not in stores["local"], stage
+        assert token in stores["session"], stage
+        assert stores["violations"] == [], stage
+    assert full_token in result["headersAfterReload"]
+
+    # a strict CSP: nothing inline runs unless hashed, no framing
+    csp = dict((d.strip().split(" ", 1) + [""])[:2] for d in result["csp"].split(";") if d.strip())
+    assert csp["default-src"] == "'none'"
+    assert csp["frame-ancestors"] == "'none'"
+    assert "'unsafe-inline'" not in csp["script-src"] and "'unsafe-eval'" not in csp["script-src"]
+    assert "'unsafe-inline'" not in csp["style-src"]
+    assert csp["connect-src"] == "'self'"
+    assert result["framedHasGraphiQL"] is False

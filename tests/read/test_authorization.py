@@ -84,8 +84,8 @@ def tok(token, v):
 
 LOAN = """query($id: ID!) { loan(id: $id) { title totalFunded
   participants { totalCount edges { node { lenderEmail contributionAmount } } }
-  versions { edges { node { version } } }
-  fundingHistory { edges { node { totalFunded event } } } } }"""
+  versions { edges { node { version } } } } }"""
+HISTORY = """query($id: ID!) { loan(id: $id) { fundingHistory { edges { node { totalFunded event } } } } }"""
 
 
 @pytest.mark.parametrize(
@@ -102,7 +102,18 @@ async def test_loan_visibility(client, token, world, who, sees):
         return
     assert loan["title"] == "Visible to some"
     assert loan["versions"]["edges"][0]["node"]["version"] == 1
-    assert loan["fundingHistory"]["edges"][0]["node"]["event"] == "PARTICIPANT_ACCEPTED"
+    r = await gql(
+        client, HISTORY, {"id": to_global_id("Loan", world["loan"].loan_id)}, token=tok(token, who)
+    )
+    if who in (B, ADMIN):
+        assert "errors" not in r, r
+        assert r["data"]["loan"]["fundingHistory"]["edges"][0]["node"]["event"] == (
+            "PARTICIPANT_ACCEPTED"
+        )
+    else:
+        # a lender: the series can reveal another lender's amount (docs/security.md)
+        assert [e["extensions"]["code"] for e in r["errors"]] == ["FORBIDDEN"], r
+        assert r["errors"][0]["path"] == ["loan", "fundingHistory"]
     emails = {e["node"]["lenderEmail"] for e in loan["participants"]["edges"]}
     if who in (B, ADMIN):
         assert emails == {INVITED.email, ACCEPTED.email}

@@ -11,7 +11,19 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.events.conftest import Receiver
 from tests.ops.conftest import LiveServer, start_server
+
+
+@pytest.fixture(scope="module")
+def receivers() -> Iterator[list[Receiver]]:
+    """Loopback webhook receivers, started on demand: receivers[i]."""
+    made = [Receiver().start() for _ in range(2)]
+    try:
+        yield made
+    finally:
+        for r in made:
+            r.stop()
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +32,11 @@ def server(
 ) -> Iterator[LiveServer]:
     prefix = f"s{uuid.uuid4().hex[:8]}_"
     s = start_server(
-        dynamodb_endpoint, tmp_path_factory.mktemp("security"), LOANGRAPH_TABLE_PREFIX=prefix
+        dynamodb_endpoint,
+        tmp_path_factory.mktemp("security"),
+        LOANGRAPH_TABLE_PREFIX=prefix,
+        LOANGRAPH_WEBHOOK_ALLOW_PRIVATE="true",  # webhook receivers are on loopback
+        LOANGRAPH_WEBHOOK_RETRY_BASE_SECONDS="0.2",
     )
     s.table_prefix = prefix  # type: ignore[attr-defined]  # tests write rows directly
     try:
