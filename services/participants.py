@@ -133,7 +133,7 @@ def _commit_participant_change(
             label="loan_version",
         )
         metric_event = "LOAN_FUNDED"
-    audit.number_entries(entries)
+    audit.seal(entries, loan_after)
     for e in entries:
         tx.put(e, label=f"audit:{e.record_id}")
     loan_write(tx, loan, loan_after)
