@@ -102,6 +102,7 @@ def serve(
         created = db.create_tables(settings)
         if created:
             typer.echo(f"created tables: {', '.join(created)}", err=True)
+    _receipt_key(settings)
     os.environ["LOANGRAPH_CREATE_TABLES"] = "false"
     host = host or settings.host
     port = port or settings.port
@@ -300,6 +301,76 @@ def backfill_audit_chain_cmd(
     )
     if refused:
         raise typer.Exit(1)
+
+
+def _receipt_key(settings) -> None:  # type: ignore[no-untyped-def]
+    """The receipt signing key: LOANGRAPH_RECEIPT_KEY, or one generated under
+    the data directory on first start."""
+    from services import receipts
+
+    if not settings.receipt_key and receipts.ensure_key_file(receipts.key_path(settings)):
+        typer.echo(f"generated receipt signing key {receipts.key_path(settings)}", err=True)
+    kid = receipts.keyring(settings).current["kid"]
+    typer.echo(f"receipts signed with key {kid}", err=True)
+
+
+@app.command("verify-receipt")
+def verify_receipt_cmd(
+    file: Annotated[
+        Path, typer.Argument(help="Receipt JSON: {payload, signature, keyId, algorithm}")
+    ],
+    keys: Annotated[
+        str | None,
+        typer.Option(
+            "--keys",
+            help="Published JWKS: a file or an http(s) URL (default: this installation's keys)",
+        ),
+    ] = None,
+) -> None:
+    """Verify an acceptance receipt offline against the published keys. Exit 0 if valid."""
+    import json
+
+    from services import receipts
+
+    try:
+        doc = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        typer.echo(f"INVALID: cannot read {file}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    # Accept the GraphQL response shape too: {"data": ...{"receipt": {...}}}.
+    while isinstance(doc, dict) and "payload" not in doc and len(doc) == 1:
+        doc = next(iter(doc.values()))
+    if isinstance(doc, dict) and "receipt" in doc:
+        doc = doc["receipt"]
+    if keys is None:
+        jwks = receipts.keyring(get_settings()).jwks()
+    elif keys.startswith(("http://", "https://")):
+        import httpx
+
+        jwks = httpx.get(keys, timeout=10).json()
+    else:
+        jwks = json.loads(Path(keys).read_text())
+    try:
+        payload = receipts.verify(doc if isinstance(doc, dict) else {}, jwks)
+    except receipts.ReceiptInvalid as exc:
+        typer.echo(f"INVALID: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"VALID: signed by key {doc['keyId']}")
+    typer.echo(json.dumps(payload, indent=2, sort_keys=True))
+
+
+@app.command("rotate-receipt-key")
+def rotate_receipt_key_cmd() -> None:
+    """Generate a new receipt signing key under the data directory; the old public
+    key stays published, so receipts it signed stay verifiable. Restart servers after."""
+    from services import receipts
+
+    try:
+        old, new = receipts.rotate(get_settings())
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"retired {old}; now signing with {new}")
 
 
 @app.command("migrate-legacy")

@@ -58,6 +58,12 @@ class Settings:
     db_threads: int = 32
     log_level: str = "INFO"
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
+    # Ed25519 key that signs acceptance receipts: a PEM (PKCS#8) file path or the
+    # PEM text itself; unset: <data_dir>/receipt-key.pem, generated on first use.
+    receipt_key: str | None = None
+    # Retired receipt public keys still published (a JWKS file); unset:
+    # <data_dir>/receipt-keys-retired.json when it exists (docs/evidence.md).
+    receipt_retired_keys: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -79,7 +85,9 @@ class Settings:
             cursor_ttl_seconds=int(_env("CURSOR_TTL_SECONDS", str(d.cursor_ttl_seconds))),
             redis_url=_env("REDIS_URL"),
             rate_limit_points=int(_env("RATE_LIMIT_POINTS", str(d.rate_limit_points))),
-            rate_limit_backend=(_env("RATE_LIMIT_BACKEND", d.rate_limit_backend) or "memory").lower(),
+            rate_limit_backend=(
+                _env("RATE_LIMIT_BACKEND", d.rate_limit_backend) or "memory"
+            ).lower(),
             cache_ttl_seconds=float(_env("CACHE_TTL_SECONDS", str(d.cache_ttl_seconds))),
             persisted_queries=(_env("PERSISTED_QUERIES", d.persisted_queries) or "apq").lower(),
             webhook_allow_private=_bool("WEBHOOK_ALLOW_PRIVATE", d.webhook_allow_private),
@@ -101,6 +109,8 @@ class Settings:
             allowed_origins=tuple(
                 o.strip() for o in (_env("ALLOWED_ORIGINS", "") or "").split(",") if o.strip()
             ),
+            receipt_key=_env("RECEIPT_KEY"),
+            receipt_retired_keys=_env("RECEIPT_RETIRED_KEYS"),
         )
 
     def __post_init__(self) -> None:
