@@ -36,6 +36,9 @@ const FUNDING_PROGRESS = `
     }
   }`;
 
+// Close codes a retry cannot fix: bad token, forbidden, bad request.
+const FINAL_CLOSE_CODES = new Set([4400, 4401, 4403, 4409, 4429]);
+
 const client = createClient({
   url,
   webSocketImpl: WebSocketImpl,
@@ -44,8 +47,9 @@ const client = createClient({
   // Reconnect when the socket drops, e.g. 1012 from a server restarting, but not
   // when the token is refused. graphql-ws resends the same payload object, whose
   // `after` holds the last cursor seen: the server replays what was missed, once.
-  retryAttempts: 5,
-  shouldRetry: (event) => typeof event?.code === "number" && event.code !== 4403,
+  // A refused connection (the server restarting) is retried too.
+  retryAttempts: 10,
+  shouldRetry: (event) => !(typeof event?.code === "number" && FINAL_CLOSE_CODES.has(event.code)),
 });
 
 process.on("SIGINT", async () => {
@@ -78,7 +82,7 @@ try {
     ? err.map((e) => `${e.extensions?.code ?? ""} ${e.message}`).join("; ")
     : err?.code
       ? `closed ${err.code} ${err.reason ?? ""}`
-      : String(err);
+      : err?.message ?? err?.error?.message ?? err?.type ?? String(err);
   console.error(`error: ${detail}`);
   status = 1;
 } finally {

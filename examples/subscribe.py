@@ -43,8 +43,8 @@ subscription FundingProgress($loanId: ID!, $after: String) {
 }
 """
 # Reconnect this many times in a row after a dropped connection (resuming from
-# the last cursor), waiting 0.5 s, 1 s, 2 s, ... between attempts.
-RECONNECT_ATTEMPTS = 5
+# the last cursor), waiting 0.5 s, 1 s, 2 s, 4 s, then 5 s between attempts.
+RECONNECT_ATTEMPTS = 10
 # Close codes a retry cannot fix: bad token, forbidden, bad request.
 FINAL_CLOSE_CODES = {4400, 4401, 4403, 4409, 4429}
 
@@ -70,7 +70,7 @@ async def watch(url: str, token: str, loan_id: str, protocol: str) -> int:
                 return report(exc)
             # Resume from the last cursor: the server replays what was missed, once.
             print(f"connection lost ({close_code(exc) or exc}); resuming", file=sys.stderr)
-            await asyncio.sleep(0.5 * 2 ** (failures - 1))
+            await asyncio.sleep(min(5.0, 0.5 * 2 ** (failures - 1)))
         except TransportError as exc:
             return report(exc)
 
