@@ -100,6 +100,7 @@ def serve(
         created = db.create_tables(settings)
         if created:
             typer.echo(f"created tables: {', '.join(created)}", err=True)
+    _receipt_key(settings)
     os.environ["LOANGRAPH_CREATE_TABLES"] = "false"
     host = host or settings.host
     port = port or settings.port
@@ -225,6 +226,149 @@ def check_integrity_cmd(
     )
     if not report.ok:
         raise typer.Exit(1)
+
+
+@app.command("verify-audit")
+def verify_audit_cmd(
+    loan: Annotated[str | None, typer.Option("--loan", help="Verify only this loan id")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Findings as JSON lines")] = False,
+) -> None:
+    """Recompute every loan's audit chain; name each altered, deleted, inserted or
+    reordered entry and each head that does not match. Exit 0 if all verify, else 1."""
+    import json
+
+    from services import chain
+
+    _database()
+    loan_ids = [loan] if loan else chain.all_loan_ids()
+    bad = entries = 0
+    for loan_id in loan_ids:
+        res = chain.verify_loan(loan_id)
+        entries += res.entries
+        bad += 0 if res.ok else 1
+        for f in res.findings:
+            typer.echo(json.dumps(f.as_dict()) if as_json else f.line())
+    typer.echo(
+        f"verified {len(loan_ids)} loan(s), {entries} entries: "
+        + ("all chains intact" if not bad else f"{bad} loan(s) failed"),
+        err=as_json,
+    )
+    if bad:
+        raise typer.Exit(1)
+
+
+@app.command("backfill-audit-chain")
+def backfill_audit_chain_cmd(
+    loan: Annotated[str | None, typer.Option("--loan", help="Only this loan id")] = None,
+) -> None:
+    """One-time: give existing audit entries their chain (hash, previousHash) and
+    each loan its chain head; each loan's backfill is itself an audit entry.
+    Resumable: loans whose chain already verifies are skipped."""
+    import anyio
+
+    from core.db import run_db
+    from services import chain
+    from services.common import with_retry
+
+    _database()
+
+    async def run() -> tuple[int, int, int]:
+        ids = [loan] if loan else await run_db(chain.all_loan_ids)
+        chained = skipped = refused = 0
+        for loan_id in ids:
+            res = await with_retry(
+                "backfillAuditChain",
+                lambda n, lid=loan_id: run_db(chain.backfill_loan, lid),
+                loan_id=loan_id,
+            )
+            if res.status == "chained":
+                chained += 1
+                typer.echo(f"chained {loan_id}: {res.entries} entries, {res.rewritten} rewritten")
+            elif res.status == "refused":
+                refused += 1
+                typer.echo(f"refused {loan_id}: its chain exists and fails; see verify-audit")
+            else:
+                skipped += 1
+        unowned = 0 if loan else await run_db(chain.backfill_unowned)
+        return chained, skipped, refused, unowned
+
+    chained, skipped, refused, unowned = anyio.run(run)
+    typer.echo(
+        f"backfill: {chained} loan(s) chained, {skipped} already intact, "
+        f"{unowned} entries of no loan hashed, {refused} refused"
+    )
+    if refused:
+        raise typer.Exit(1)
+
+
+def _receipt_key(settings) -> None:  # type: ignore[no-untyped-def]
+    """The receipt signing key: LOANGRAPH_RECEIPT_KEY, or one generated under
+    the data directory on first start."""
+    from services import receipts
+
+    if not settings.receipt_key and receipts.ensure_key_file(receipts.key_path(settings)):
+        typer.echo(f"generated receipt signing key {receipts.key_path(settings)}", err=True)
+    kid = receipts.keyring(settings).current["kid"]
+    typer.echo(f"receipts signed with key {kid}", err=True)
+
+
+@app.command("verify-receipt")
+def verify_receipt_cmd(
+    file: Annotated[
+        Path, typer.Argument(help="Receipt JSON: {payload, signature, keyId, algorithm}")
+    ],
+    keys: Annotated[
+        str | None,
+        typer.Option(
+            "--keys",
+            help="Published JWKS: a file or an http(s) URL (default: this installation's keys)",
+        ),
+    ] = None,
+) -> None:
+    """Verify an acceptance receipt offline against the published keys. Exit 0 if valid."""
+    import json
+
+    from services import receipts
+
+    try:
+        doc = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        typer.echo(f"INVALID: cannot read {file}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    # Accept the GraphQL response shape too: {"data": ...{"receipt": {...}}}.
+    while isinstance(doc, dict) and "payload" not in doc and len(doc) == 1:
+        doc = next(iter(doc.values()))
+    if isinstance(doc, dict) and "receipt" in doc:
+        doc = doc["receipt"]
+    if keys is None:
+        jwks = receipts.keyring(get_settings()).jwks()
+    elif keys.startswith(("http://", "https://")):
+        import httpx
+
+        jwks = httpx.get(keys, timeout=10).json()
+    else:
+        jwks = json.loads(Path(keys).read_text())
+    try:
+        payload = receipts.verify(doc if isinstance(doc, dict) else {}, jwks)
+    except receipts.ReceiptInvalid as exc:
+        typer.echo(f"INVALID: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"VALID: signed by key {doc['keyId']}")
+    typer.echo(json.dumps(payload, indent=2, sort_keys=True))
+
+
+@app.command("rotate-receipt-key")
+def rotate_receipt_key_cmd() -> None:
+    """Generate a new receipt signing key under the data directory; the old public
+    key stays published, so receipts it signed stay verifiable. Restart servers after."""
+    from services import receipts
+
+    try:
+        old, new = receipts.rotate(get_settings())
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"retired {old}; now signing with {new}")
 
 
 @app.command("migrate-legacy")

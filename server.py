@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -339,8 +340,16 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
                     with contextlib.suppress(Exception):
                         await stop()
 
+    async def receipt_keys(request: Request) -> Response:
+        """The public keys of acceptance receipts, current and retired (a JWKS)."""
+        from services import receipts
+
+        ring = await anyio.to_thread.run_sync(receipts.keyring, settings)
+        return JSONResponse(ring.jwks(), headers={"Cache-Control": "public, max-age=300"})
+
     routes = [
         Route("/graphql", graphql_app, methods=["GET", "POST"]),
+        Route("/.well-known/receipt-keys.json", receipt_keys),
         WebSocketRoute("/graphql", graphql_app),
         Route("/healthz", healthz),
         Route("/readyz", readyz),

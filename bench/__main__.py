@@ -95,7 +95,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(prog="bench")
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--out", default="bench/results/latest.json")
-    ap.add_argument("--only", default="", help="comma list of: nested, live, guards")
+    ap.add_argument("--only", default="", help="comma list of: nested, live, guards, evidence")
     ap.add_argument("--subscribers", type=int, default=1000)
     args = ap.parse_args()
     with DynamoDBLocal() as ddb:
@@ -115,7 +115,7 @@ def main() -> None:
                 ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
             ).stdout.strip(),
         }
-        only = set(args.only.split(",")) if args.only else {"nested", "live", "guards"}
+        only = set(args.only.split(",")) if args.only else {"nested", "live", "guards", "evidence"}
         if "nested" in only:
             results["nested"] = asyncio.run(run_nested(settings, args.runs))
         if "live" in only:
@@ -124,6 +124,10 @@ def main() -> None:
             from bench import guards_overhead
 
             results["guards_overhead_us"] = guards_overhead.run(3000)
+        if "evidence" in only:
+            from bench import evidence
+
+            results["evidence_us"] = evidence.run(2000)
     print(json.dumps(results, indent=2))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))

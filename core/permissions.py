@@ -65,6 +65,19 @@ def participant_visible(ctx: Context, access: Access, participant: Participant) 
     )
 
 
+async def can_read_receipt(ctx: Context, participant: Participant) -> bool:
+    """An acceptance receipt: the lender who accepted, the loan's borrower, admins."""
+    viewer = ctx.viewer
+    if viewer is None:
+        return False
+    if viewer.is_admin:
+        return True
+    if participant.lender_id is not None and participant.lender_id == viewer.user_id:
+        return True
+    loan = await ctx.loaders.loan_by_id.load(participant.loan_id)
+    return loan is not None and loan.borrower_id == viewer.user_id
+
+
 class IsAuthenticated(BasePermission):
     message = "Authentication required: send 'Authorization: Bearer <token>'"
     error_extensions = {"code": "UNAUTHENTICATED"}

@@ -74,6 +74,12 @@ class Settings:
     metrics_port: int | None = None
     # When set, /metrics (wherever served) needs `Authorization: Bearer <token>`.
     metrics_token: str | None = None
+    # Ed25519 key that signs acceptance receipts: a PEM (PKCS#8) file path or the
+    # PEM text itself; unset: <data_dir>/receipt-key.pem, generated on first use.
+    receipt_key: str | None = None
+    # Retired receipt public keys still published (a JWKS file); unset:
+    # <data_dir>/receipt-keys-retired.json when it exists (docs/evidence.md).
+    receipt_retired_keys: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -124,6 +130,8 @@ class Settings:
             ),
             metrics_port=_optional_int("METRICS_PORT"),
             metrics_token=_env("METRICS_TOKEN"),
+            receipt_key=_env("RECEIPT_KEY"),
+            receipt_retired_keys=_env("RECEIPT_RETIRED_KEYS"),
         )
 
     def __post_init__(self) -> None:

@@ -10,7 +10,8 @@
 //   LOAN_ID  LOAN_ID           (the loan's global id, `Loan.id`)
 //
 // Prints one JSON line per update: the loan's current state first (event
-// LOAN_UPDATED), then one per committed change. Exits 0 when the server completes
+// LOAN_UPDATED), then one per committed change; after a dropped connection it
+// reconnects with the last `cursor` and gets every missed change exactly once. Exits 0 when the server completes
 // the subscription (the loan was deleted), 1 on an error, and closes cleanly on Ctrl-C.
 import { createClient } from "graphql-ws";
 
@@ -28,22 +29,27 @@ if (!token || !loanId) {
 }
 
 const FUNDING_PROGRESS = `
-  subscription FundingProgress($loanId: ID!) {
-    fundingProgress(loanId: $loanId) {
-      event totalFunded fundingPercentage participantCount acceptedParticipantCount
+  subscription FundingProgress($loanId: ID!, $after: String) {
+    fundingProgress(loanId: $loanId, after: $after) {
+      cursor event totalFunded fundingPercentage participantCount acceptedParticipantCount
       isFullyFunded status version at
     }
   }`;
+
+// Close codes a retry cannot fix: bad token, forbidden, bad request.
+const FINAL_CLOSE_CODES = new Set([4400, 4401, 4403, 4409, 4429]);
 
 const client = createClient({
   url,
   webSocketImpl: WebSocketImpl,
   // Sent in `connection_init`: browsers and most clients cannot set WebSocket headers.
   connectionParams: { authorization: `Bearer ${token}` },
-  // Reconnect (and resubscribe: the current state comes first again) when the socket
-  // drops, e.g. 1012 from a server restarting, but not when the token is refused.
-  retryAttempts: 5,
-  shouldRetry: (event) => typeof event?.code === "number" && event.code !== 4403,
+  // Reconnect when the socket drops, e.g. 1012 from a server restarting, but not
+  // when the token is refused. graphql-ws resends the same payload object, whose
+  // `after` holds the last cursor seen: the server replays what was missed, once.
+  // A refused connection (the server restarting) is retried too.
+  retryAttempts: 10,
+  shouldRetry: (event) => !(typeof event?.code === "number" && FINAL_CLOSE_CODES.has(event.code)),
 });
 
 process.on("SIGINT", async () => {
@@ -53,11 +59,12 @@ process.on("SIGINT", async () => {
 
 let status = 0;
 try {
-  const updates = client.iterate({
+  const payload = {
     query: FUNDING_PROGRESS,
-    variables: { loanId },
+    variables: { loanId, after: null },
     operationName: "FundingProgress",
-  });
+  };
+  const updates = client.iterate(payload);
   for await (const result of updates) {
     if (result.errors) {
       // e.g. FORBIDDEN: not the borrower, not invited, or no such loan.
@@ -65,6 +72,7 @@ try {
       status = 1;
       break;
     }
+    payload.variables.after = result.data.fundingProgress.cursor;
     console.log(JSON.stringify(result.data.fundingProgress));
   }
 } catch (err) {
@@ -74,7 +82,7 @@ try {
     ? err.map((e) => `${e.extensions?.code ?? ""} ${e.message}`).join("; ")
     : err?.code
       ? `closed ${err.code} ${err.reason ?? ""}`
-      : String(err);
+      : err?.message ?? err?.error?.message ?? err?.type ?? String(err);
   console.error(`error: ${detail}`);
   status = 1;
 } finally {

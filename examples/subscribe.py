@@ -10,7 +10,9 @@ Each argument falls back to an environment variable:
   LOAN_ID  LOAN_ID           (the loan's global id, `Loan.id`)
 
 Prints one JSON line per update: the loan's current state first (event
-LOAN_UPDATED), then one per committed change. Exits 0 when the server completes
+LOAN_UPDATED), then one per committed change. When the connection drops it
+reconnects with the last `cursor` it printed and gets every missed change
+exactly once, in order. Exits 0 when the server completes
 the subscription (the loan was deleted), 1 on an error. Needs `gql[websockets]`
 (requirements-dev.txt).
 """
@@ -24,17 +26,27 @@ import os
 import sys
 
 from gql import Client, GraphQLRequest
-from gql.transport.exceptions import TransportError, TransportQueryError
+from gql.transport.exceptions import (
+    TransportClosed,
+    TransportConnectionFailed,
+    TransportError,
+    TransportQueryError,
+)
 from gql.transport.websockets import WebsocketsTransport
 
 FUNDING_PROGRESS = """
-subscription FundingProgress($loanId: ID!) {
-  fundingProgress(loanId: $loanId) {
-    event totalFunded fundingPercentage participantCount acceptedParticipantCount
+subscription FundingProgress($loanId: ID!, $after: String) {
+  fundingProgress(loanId: $loanId, after: $after) {
+    cursor event totalFunded fundingPercentage participantCount acceptedParticipantCount
     isFullyFunded status version at
   }
 }
 """
+# Reconnect this many times in a row after a dropped connection (resuming from
+# the last cursor), waiting 0.5 s, 1 s, 2 s, 4 s, then 5 s between attempts.
+RECONNECT_ATTEMPTS = 10
+# Close codes a retry cannot fix: bad token, forbidden, bad request.
+FINAL_CLOSE_CODES = {4400, 4401, 4403, 4409, 4429}
 
 
 async def watch(url: str, token: str, loan_id: str, protocol: str) -> int:
@@ -45,13 +57,42 @@ async def watch(url: str, token: str, loan_id: str, protocol: str) -> int:
         # graphql-transport-ws (current) or graphql-ws (legacy, subscriptions-transport-ws).
         subprotocols=[protocol],
     )
+    seen: dict[str, str | None] = {"cursor": None}  # the last cursor printed
+    failures = 0
+    while True:
+        before = seen["cursor"]
+        try:
+            await stream(transport, loan_id, seen)
+            return 0  # the server completed the subscription (the loan was deleted)
+        except (TransportClosed, TransportConnectionFailed, OSError) as exc:
+            failures = 1 if seen["cursor"] != before else failures + 1
+            if _close_number(exc) in FINAL_CLOSE_CODES or failures > RECONNECT_ATTEMPTS:
+                return report(exc)
+            # Resume from the last cursor: the server replays what was missed, once.
+            print(f"connection lost ({close_code(exc) or exc}); resuming", file=sys.stderr)
+            await asyncio.sleep(min(5.0, 0.5 * 2 ** (failures - 1)))
+        except TransportError as exc:
+            return report(exc)
+
+
+async def stream(transport: WebsocketsTransport, loan_id: str, seen: dict[str, str | None]) -> None:
+    """One connection: print each update, remembering its cursor in `seen`."""
     request = GraphQLRequest(
-        FUNDING_PROGRESS, variable_values={"loanId": loan_id}, operation_name="FundingProgress"
+        FUNDING_PROGRESS,
+        variable_values={"loanId": loan_id, "after": seen["cursor"]},
+        operation_name="FundingProgress",
     )
+    async with Client(transport=transport, fetch_schema_from_transport=False) as session:
+        async for data in session.subscribe(request):
+            update = data["fundingProgress"]
+            seen["cursor"] = update["cursor"]
+            print(json.dumps(update), flush=True)
+
+
+def report(exc: BaseException) -> int:
+    """Print why the subscription ended; 1."""
     try:
-        async with Client(transport=transport, fetch_schema_from_transport=False) as session:
-            async for data in session.subscribe(request):
-                print(json.dumps(data["fundingProgress"]), flush=True)
+        raise exc
     except TransportQueryError as exc:
         # GraphQL errors for this subscription, e.g. FORBIDDEN (not the borrower, not
         # invited, or no such loan), RATE_LIMITED, TOO_MANY_SUBSCRIPTIONS.
@@ -63,7 +104,15 @@ async def watch(url: str, token: str, loan_id: str, protocol: str) -> int:
         # Refused connection_init (4403 or, on graphql-ws, connection_error), network errors.
         print(f"error: {close_code(exc) or f'{type(exc).__name__}: {exc}'}", file=sys.stderr)
         return 1
-    return 0
+
+
+def _close_number(exc: BaseException | None) -> int | None:
+    while exc is not None:
+        frame = getattr(exc, "rcvd", None)
+        if frame is not None:
+            return int(frame.code)
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def close_code(exc: BaseException | None) -> str | None:

@@ -78,6 +78,11 @@ class AuditEntry(Model):
     # participant change: {"loan_seq": 7, "borrower_id": ..., "loan": {funding
     # aggregates after the change}}. Every entry about a loan has "loan_seq".
     context = JSONTextAttribute(null=True)
+    # The tamper-evident chain (services/chain.py, docs/evidence.md): SHA-256
+    # (hex) of the entry's canonical serialization, which includes
+    # `previous_hash`, the hash of the loan's entry before it (null for the first).
+    hash = UnicodeAttribute(null=True)
+    previous_hash = UnicodeAttribute(null=True)
 
     by_actor = AuditByActorIndex()
     by_loan = AuditByLoanIndex()

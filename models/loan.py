@@ -83,6 +83,10 @@ class Loan(AuditedMixin, Model):
     # Set on the participants a loan deletion cascaded to, so a restore brings
     # back exactly those and not ones removed before.
     deletion_id = UnicodeAttribute(null=True)
+    # Hash of the newest audit entry of the loan and its participants (the head
+    # of its audit chain), written in the same transaction as that entry under
+    # the `seq` condition, so the chain cannot fork (services/chain.py).
+    audit_head = UnicodeAttribute(null=True)
 
     by_borrower = LoansByBorrowerIndex()
     by_status = LoansByStatusIndex()

@@ -6,7 +6,7 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAt
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from models.attributes import DecimalAttribute
+from models.attributes import DecimalAttribute, JSONTextAttribute
 from models.base import AuditedMixin, register
 
 
@@ -55,6 +55,9 @@ class Participant(AuditedMixin, Model):
     responded_at = UTCDateTimeAttribute(null=True)
     # The loan deletion that cascaded here (see Loan.deletion_id).
     deletion_id = UnicodeAttribute(null=True)
+    # The signed acceptance receipt {payload, signature, keyId, algorithm},
+    # written by the acceptance's transaction (services/receipts.py).
+    receipt = JSONTextAttribute(null=True)
 
     by_id = ParticipantByIdIndex()
     by_email = ParticipantsByEmailIndex()

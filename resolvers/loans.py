@@ -37,8 +37,36 @@ async def get_loan(info: Info, loan_id: str, include_deleted: bool = False) -> L
     return Loan(_m=model, _access=access)
 
 
-async def resolve_loan(info: Info, id: str, include_deleted: bool) -> Loan | None:
-    return await get_loan(info, expect_global_id(id, "Loan"), include_deleted)
+async def resolve_loan(
+    info: Info, id: str, include_deleted: bool, as_of: dt.datetime | None = None
+) -> Loan | None:
+    loan_id = expect_global_id(id, "Loan")
+    if as_of is None:
+        return await get_loan(info, loan_id, include_deleted)
+    return await loan_as_of(info, loan_id, include_deleted, as_of)
+
+
+async def loan_as_of(
+    info: Info, loan_id: str, include_deleted: bool, as_of: dt.datetime
+) -> Loan | None:
+    """The loan at `as_of`: who may read it is decided by today's rules on today's
+    loan; a loan deleted at that instant shows only with `includeDeleted` to its
+    borrower and admins, like a deleted loan today."""
+    from core.db import run_db
+    from services.history import loan_as_of as rebuild
+
+    ctx = info.context
+    access = await readable_loan(ctx, await ctx.loaders.loan_by_id.load(loan_id), include_deleted)
+    if access == Access.NONE:
+        return None
+    if as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=dt.UTC)
+    past = await run_db(rebuild, loan_id, as_of)
+    if past is None:
+        return None
+    if past.loan.deleted_at is not None and not (include_deleted and access >= Access.BORROWER):
+        return None
+    return Loan(_m=past.loan, _access=access, _as_of=past)
 
 
 async def loan_for_participant(info: Info, participant: models.Participant) -> Loan:

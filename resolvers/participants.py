@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import bisect
+
 from strawberry.types import Info
 
 import models
-from core.cursors import fingerprint
-from core.pagination import QuerySpec
+from core.cursors import decode_cursor, encode_cursor, fingerprint
+from core.pagination import Page, PageArgs, QuerySpec
 from core.permissions import Access
 from resolvers.selection import selects
 from resolvers.shared import run_page, viewer_scope
@@ -17,10 +19,12 @@ from schema.users import User
 P = models.Participant
 
 
-async def _connection(info: Info, page, total_count: int | None) -> ParticipantConnection:  # type: ignore[no-untyped-def]
+async def _connection(
+    info: Info, page, total_count: int | None, prime: bool = True
+) -> ParticipantConnection:  # type: ignore[no-untyped-def]
     ctx = info.context
     loader = ctx.loaders.participant_by_key
-    for row in page.items:
+    for row in page.items if prime else ():  # never prime with a point-in-time image
         loader.prime((row.loan_id, row.participant_id), row)
     nodes = [Participant(_m=m) for m in page.items]
     if selects(info, "edges", "node", "lender"):
@@ -66,6 +70,8 @@ async def resolve_loan_participants(
     args = page_args(first, after, last, before)
     access: Access = loan._access
     m: models.Loan = loan._m
+    if loan._as_of is not None:
+        return await _participants_as_of(info, loan, args, status, include_deleted)
     filt = None
     if not (include_deleted and access >= Access.BORROWER):
         filt = P.deleted_at.does_not_exist()
@@ -134,3 +140,64 @@ async def get_participant(info: Info, loan_id: str, participant_id: str) -> Part
     if row.deleted_at is not None and access < Access.BORROWER:
         return None
     return Participant(_m=row)
+
+
+async def _participants_as_of(
+    info: Info,
+    loan,  # schema.loans.Loan  # type: ignore[no-untyped-def]
+    args: PageArgs,
+    status: ParticipantStatus | None,
+    include_deleted: bool,
+) -> ParticipantConnection:
+    """A point-in-time loan's participants (services.history), filtered and paged
+    like the live connection (ordered by participant id, signed cursors bound
+    to the instant)."""
+    ctx = info.context
+    access: Access = loan._access
+    past = loan._as_of
+    if not (include_deleted and access >= Access.BORROWER):
+        include_deleted = False
+    own = access < Access.BORROWER
+    viewer = ctx.viewer
+    rows = [
+        p
+        for p in past.participants
+        if (include_deleted or p.deleted_at is None)
+        and (status is None or p.status == status.value)
+        and (
+            not own
+            or (
+                viewer is not None
+                and (p.lender_email == viewer.email or p.lender_id == viewer.user_id)
+            )
+        )
+    ]
+    fp = fingerprint(
+        "participants@",
+        past.loan.loan_id,
+        past.at.isoformat(),
+        status and status.value,
+        include_deleted,
+        own,
+        viewer_scope(ctx),
+    )
+    secret, ttl = ctx.settings.signing_secret, ctx.settings.cursor_ttl_seconds
+    ids = [p.participant_id for p in rows]
+    lo, hi = 0, len(rows)
+    if args.after is not None:
+        key = decode_cursor(args.after, fp, secret, "after")
+        lo = bisect.bisect_right(ids, str(key.get("participant_id")))
+    if args.before is not None:
+        key = decode_cursor(args.before, fp, secret, "before")
+        hi = bisect.bisect_left(ids, str(key.get("participant_id")))
+    window = rows[lo:hi]
+    if args.forward:
+        items = window[: args.size]
+        has_next, has_prev = len(window) > args.size, lo > 0
+    else:
+        items = window[-args.size :] if args.size else []
+        has_prev, has_next = len(window) > args.size, hi < len(rows)
+    cursors = [encode_cursor({"participant_id": p.participant_id}, fp, secret, ttl) for p in items]
+    page = Page(items, cursors, has_next, has_prev)
+    total = None if (own or include_deleted) else _count(past.loan, status)
+    return await _connection(info, page, total, prime=False)

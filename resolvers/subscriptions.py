@@ -62,6 +62,8 @@ def _initial(ctx: Any, model: models.Loan) -> FundingUpdate:
         status=LoanStatus(model.status),
         version=int(model.version),
         at=model.updated_at,
+        _seq=int(model.seq or 0),
+        _idx=1 << 30,  # after every entry of that seq (resume cursors)
     )
 
 
@@ -91,6 +93,8 @@ def _from_event(event: Any, loan_id: str, ctx: Any, last: FundingUpdate) -> Fund
         status=LoanStatus(agg.get("status", last.status.value)),
         version=num("version", last.version),
         at=event.occurred_at if isinstance(event.occurred_at, dt.datetime) else last.at,
+        _seq=int(event.seq),
+        _idx=int(event.tx_index),
     )
 
 

@@ -89,6 +89,22 @@ class AuditEntry(Node):
     def request_id(self, info: Info) -> str | None:
         return self._m.request_id if self._origin_visible(info) else None
 
+    @strawberry.field(
+        description="SHA-256 (lowercase hex) of the entry's canonical serialization, which "
+        "includes previousHash: the entry's link in its loan's tamper-evident audit chain "
+        "(docs/evidence.md). Empty only for an entry written before the chain existed and not "
+        "yet backfilled (`loangraph backfill-audit-chain`)."
+    )
+    def hash(self) -> str:
+        return self._m.hash or ""
+
+    @strawberry.field(
+        description="Hash of the loan's audit entry before this one in commit order; null for "
+        "a loan's first entry and for entries that belong to no loan."
+    )
+    def previous_hash(self) -> str | None:
+        return self._m.previous_hash
+
 
 @strawberry.type(description="An audit entry in a connection.")
 class AuditEntryEdge:

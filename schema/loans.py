@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -54,6 +54,9 @@ class FundingBucket(enum.Enum):
 class Loan(Node):
     _m: strawberry.Private[models.Loan]
     _access: strawberry.Private[Access]
+    # Set on a point-in-time read (`loan(asOf:)`): a services.history.PointInTime,
+    # from which `participants` answers.
+    _as_of: strawberry.Private[Any] = None
     loan_id: str = strawberry.field(
         default=None, description='The loan\'s uuid, e.g. "7f1d0c1e-...".'
     )

@@ -111,6 +111,25 @@ class Participant(Node):
 
         return await load_version(info, self._m.loan_id, int(self._m.accepted_version))
 
+    @strawberry.field(
+        description="The signed receipt of the acceptance; null before acceptance, and for "
+        "anyone but the lender, the loan's borrower and admins."
+    )
+    async def receipt(self, info: Info) -> AcceptanceReceipt | None:
+        r = self._m.receipt
+        if not r:
+            return None
+        from core.permissions import can_read_receipt
+
+        if not await can_read_receipt(info.context, self._m):
+            return None
+        return AcceptanceReceipt(
+            payload=r["payload"],
+            signature=r["signature"],
+            key_id=r["keyId"],
+            algorithm=r["algorithm"],
+        )
+
     @strawberry.field(description="Who created the participant (the borrower).")
     async def created_by(self, info: Info) -> User | None:
         return await load_user(info, self._m.created_by)
@@ -122,6 +141,21 @@ class Participant(Node):
     @strawberry.field(description="Who removed the participant.")
     async def deleted_by(self, info: Info) -> User | None:
         return await load_user(info, self._m.deleted_by)
+
+
+@strawberry.type(
+    description="A signed acceptance receipt: verify it offline with the public keys at "
+    "/.well-known/receipt-keys.json (docs/evidence.md)."
+)
+class AcceptanceReceipt:
+    payload: str = strawberry.field(
+        description="The exact bytes signed, as UTF-8 text: canonical JSON with loanId, "
+        "participantId, lenderId, lenderEmail, amount, currency, termsVersion, termsDigest, "
+        "acceptedAt and auditHash."
+    )
+    signature: str = strawberry.field(description="The Ed25519 signature, base64url, no padding.")
+    key_id: str = strawberry.field(description="`kid` of the signing key in the published JWKS.")
+    algorithm: str = strawberry.field(description='Always "Ed25519".')
 
 
 @strawberry.type(description="A participant in a connection.")

@@ -110,10 +110,18 @@ class LoanQuery:
             bool | None,
             strawberry.argument(description="Return it even when soft-deleted (borrower, admins)."),
         ] = False,
+        as_of: Annotated[
+            dt.datetime | None,
+            strawberry.argument(
+                description="Read the loan as it was at this instant: terms, status, version, "
+                "funding, and its participants (rebuilt from the audit trail). Null before the "
+                "loan existed. Who may read it is decided now."
+            ),
+        ] = None,
     ) -> Loan | None:
         from resolvers.loans import resolve_loan
 
-        return await resolve_loan(info, id, bool(include_deleted))
+        return await resolve_loan(info, id, bool(include_deleted), as_of)
 
     @strawberry.field(
         description="Loans, newest last. Admins list any; others list the loans they borrow (lenders: see myInvitations).",

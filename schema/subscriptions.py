@@ -30,6 +30,19 @@ class FundingUpdate:
     status: LoanStatus = strawberry.field(description="Loan status.")
     version: int = strawberry.field(description="Loan version.")
     at: dt.datetime = strawberry.field(description="When the change was committed.")
+    # Position of the change in the loan's commit order (loan seq, index in its
+    # transaction), for `cursor`.
+    _seq: strawberry.Private[int] = 0
+    _idx: strawberry.Private[int] = 0
+
+    @strawberry.field(
+        description="Opaque position of this update: pass it as `after` to fundingProgress to "
+        "resume after it without a gap or a duplicate."
+    )
+    def cursor(self, info: Info) -> str:
+        from resolvers.funding_resume import encode
+
+        return encode(info.context.settings, self.loan_id, self._seq, self._idx)
 
     @strawberry.field(description="The loan as it is now (read fresh when selected).")
     async def loan(self) -> Loan:
@@ -50,8 +63,18 @@ class Subscription:
         self,
         info: Info,
         loan_id: Annotated[strawberry.ID, strawberry.argument(description="Loan global id.")],
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Resume: the `cursor` of the last update received. Sends every "
+                "update committed after it (from the audit trail, in commit order) instead of the "
+                "current state, then continues live. A cursor of another loan, tampered with or "
+                "expired is refused with BAD_USER_INPUT."
+            ),
+        ] = None,
     ) -> AsyncGenerator[FundingUpdate, None]:
+        from resolvers.funding_resume import resumable
         from resolvers.subscriptions import funding_progress
 
-        async for update in funding_progress(info, loan_id):
+        async for update in resumable(info, loan_id, after, funding_progress(info, loan_id)):
             yield update

@@ -15,6 +15,7 @@ from typing import Any
 from core.actor import Actor
 from models import AuditEntry, Loan
 from models.audit import record_key
+from services import chain
 from services.common import changed_fields, iso, new_id, record_dict
 from services.funding import loan_summary
 
@@ -79,3 +80,11 @@ def number_entries(entries: list[AuditEntry]) -> None:
         ctx = dict(e.context or {})
         ctx["tx"] = {"index": i, "size": len(entries)}
         e.context = ctx
+
+
+def seal(entries: list[AuditEntry], loan_after: Loan | None) -> None:
+    """Number the entries of one transaction and chain them after the loan's
+    head, moving `loan_after.audit_head` (the loan item the same transaction
+    writes under its `seq` condition). See services/chain.py."""
+    number_entries(entries)
+    chain.seal(entries, loan_after)

@@ -43,6 +43,10 @@ RETRY_CAP_SECONDS = 0.08
 
 # Attributes that are bookkeeping, not a change of meaning.
 BOOKKEEPING_FIELDS = frozenset({"updated_at", "updated_by", "version", "seq", "kind", "feed"})
+# Attributes that are evidence about the record, not part of it: never in
+# before/after images or version snapshots (the chain head would otherwise
+# feed back into the entries it chains, and a receipt into the entry it signs).
+EVIDENCE_FIELDS = frozenset({"audit_head", "receipt"})
 
 
 def utcnow() -> datetime:
@@ -89,7 +93,7 @@ def record_dict(model: Model | None) -> dict[str, Any] | None:
         return None
     out: dict[str, Any] = {}
     for name in sorted(model.get_attributes()):
-        if name in ("kind", "feed"):
+        if name in ("kind", "feed") or name in EVIDENCE_FIELDS:
             continue
         value = getattr(model, name, None)
         out[name] = decimal_text(name, value) if isinstance(value, Decimal) else json_value(value)

@@ -183,7 +183,7 @@ def _repair_aggregates(loan_id: str) -> None:
         actor_id=SYSTEM,
         extra_context={"repair": "aggregates"},
     )
-    audit.number_entries([entry])
+    audit.seal([entry], after)
     tx.put(entry, label="audit")
     tx.put(
         funding.metric_point(after, at=at, sk=f"{iso(at)}#{entry.audit_id}", event="LOAN_UPDATED"),
@@ -247,7 +247,7 @@ def _repair_guard(issue: Issue, state: dict[str, Any]) -> None:
         actor_id=SYSTEM,
         extra_context={"repair": issue.kind},
     )
-    audit.number_entries([entry])
+    audit.seal([entry], ctx_loan if loan is not None else None)
     tx.put(entry, label="audit")
     tx.commit()
 

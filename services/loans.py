@@ -124,7 +124,7 @@ def versioned_change(
         after=a,
         extra_context=context,
     )
-    audit.number_entries([entry])
+    audit.seal([entry], after)
     tx.put(entry, label="audit")
     if funding_moved:
         tx.put(
@@ -193,7 +193,7 @@ async def create_loan(
             before=None,
             after=a,
         )
-        audit.number_entries([entry])
+        audit.seal([entry], loan)
         tx.put(entry, label="audit")
         tx.commit()
         return loan

@@ -265,7 +265,7 @@ def _write(plan: Plan, source: str, dry_run: bool) -> str:
             "migration": {"from": source, "rows": [r.key for r in plan.rows]},
         },
     )
-    audit.number_entries([entry])
+    audit.seal([entry], loan_after)
     tx.put(entry, label="audit")
     loan_write(tx, loan, loan_after)
     tx.put(

@@ -16,13 +16,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from core import db
 from core.actor import Actor
 from core.db import run_db
 from core.errors import DomainError
 from models import Loan, LoanVersion, Participant, ParticipantGuard
 from models.participant import guard_key
 from services import access as acl
-from services import audit, funding
+from services import audit, funding, receipts
 from services import validation as v
 from services.common import (
     MAX_ATOMIC_INVITES,
@@ -133,7 +134,16 @@ def _commit_participant_change(
             label="loan_version",
         )
         metric_event = "LOAN_FUNDED"
-    audit.number_entries(entries)
+    audit.seal(entries, loan_after)
+    if event == "PARTICIPANT_ACCEPTED":
+        ring = receipts.keyring(db.settings())
+        for (_, after), e in zip(changes, entries, strict=False):
+            after.receipt = receipts.sign(
+                ring,
+                receipts.payload_for(
+                    loan=loan, participant=after, accepted_at=at, audit_hash=e.hash
+                ),
+            )
     for e in entries:
         tx.put(e, label=f"audit:{e.record_id}")
     loan_write(tx, loan, loan_after)

@@ -24,6 +24,7 @@ from events.types import EVENT_TYPES
 from events.webhooks import UnsafeURL, check_url
 from models import AuditEntry, Webhook
 from models.audit import record_key
+from services import chain
 from services.common import Retry
 from services.tx import Tx
 
@@ -85,7 +86,7 @@ def _audit(
         if before
         else sorted(after)
     )
-    return AuditEntry(
+    entry = AuditEntry(
         record_key=record_key("webhooks", hook.webhook_id),
         sk=f"{_iso(at)}#{audit_id}",
         audit_id=audit_id,
@@ -104,6 +105,8 @@ def _audit(
         request_id=actor.request_id if actor else None,
         context=None,
     )
+    chain.seal([entry], None)  # no loan: a standalone hash (services/chain.py)
+    return entry
 
 
 def _event_names(events: Iterable[Any]) -> list[str]:

@@ -38,9 +38,12 @@
     }
   }
 }`;
-  const SUBSCRIPTION = `subscription LiveFunding($id: ID!) {
-  fundingProgress(loanId: $id) {
-    loanId event totalFunded fundingPercentage participantCount acceptedParticipantCount
+  // `after`: the cursor of the last update seen. graphql-ws resends this same
+  // payload object when it reconnects, so a dropped socket resumes where it
+  // stopped (every missed change, once, in order) instead of starting over.
+  const SUBSCRIPTION = `subscription LiveFunding($id: ID!, $after: String) {
+  fundingProgress(loanId: $id, after: $after) {
+    cursor loanId event totalFunded fundingPercentage participantCount acceptedParticipantCount
     isFullyFunded status version at
   }
 }`;
@@ -349,19 +352,24 @@
         connecting: () => setConn('connecting', state.connections ? 'Reconnecting…' : 'Connecting…'),
         connected: () => {
           state.connections += 1;
-          state.expectInitial = true;
+          // Resuming from a cursor sends missed changes, not the current state.
+          state.expectInitial = !payload.variables.after;
           setConn('live', 'Live');
         },
         closed: () => { if (state.client === client) setConn('connecting', 'Disconnected, retrying…'); },
       },
     });
     state.client = client;
+    const payload = { query: SUBSCRIPTION, variables: { id: gid, after: null } };
     state.unsubscribe = client.subscribe(
-      { query: SUBSCRIPTION, variables: { id: gid } },
+      payload,
       {
         next: (msg) => {
           if (msg.errors && msg.errors.length) { showMessage(`Live updates: ${msg.errors[0].message}`); return; }
-          if (msg.data && msg.data.fundingProgress) onUpdate(msg.data.fundingProgress);
+          if (msg.data && msg.data.fundingProgress) {
+            payload.variables.after = msg.data.fundingProgress.cursor;
+            onUpdate(msg.data.fundingProgress);
+          }
         },
         error: (e) => {
           const reason = (e && (e.reason || e.message)) || (Array.isArray(e) && e[0] && e[0].message) || 'closed';
