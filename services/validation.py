@@ -56,8 +56,13 @@ def _decimal(value: Any, field: list[str], what: str) -> Decimal:
 
 
 def _places(d: Decimal) -> int:
-    exp = d.normalize().as_tuple().exponent
-    return max(0, -exp) if isinstance(exp, int) else 0
+    """Decimal places that matter ("1.50" has 1). Read from the digits, not with
+    `normalize()`, which overflows the context for exponents like 1E+999999999."""
+    _, digits, exp = d.as_tuple()
+    if not isinstance(exp, int) or not any(digits):
+        return 0
+    trailing_zeros = len(digits) - len(bytes(digits).rstrip(b"\0"))
+    return max(0, -(exp + trailing_zeros))
 
 
 def money(value: Any, field: list[str], what: str = "Amount") -> Decimal:

@@ -62,3 +62,41 @@ def test_parse_datetime_range():
         parse_datetime("0001-01-01T00:00:00+14:00")
     assert parse_datetime("0001-01-01T14:00:00+14:00").year == 1
     assert parse_datetime("9999-12-31T23:59:59-00:00").year == 9999
+
+
+CREATE = """
+mutation C($input: CreateLoanInput!) {
+  createLoan(input: $input) { loan { id amount } errors { code field message } }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [
+        ("1E+999999999", "Amount must be at most"),
+        ("-1E+999999999", "Amount must be greater than 0"),
+        ("1E-999999999", "Amount must have at most 2 decimal places"),
+    ],
+)
+async def test_amount_with_an_extreme_exponent_is_a_validation_error(
+    client, token, amount, message
+):
+    # `Decimal.normalize()` in the decimal-places check overflowed the context
+    # (decimal.Overflow: a 500) for 1E+999999999, found by `make fuzz`.
+    variables = {"input": {"title": "Exp", "amount": amount, "interestRate": "5", "termMonths": 12}}
+    body = await gql(client, CREATE, variables, token=token(BORROWER.user_id))
+    assert "errors" not in body, body
+    payload = body["data"]["createLoan"]
+    assert payload["loan"] is None
+    assert [e["code"] for e in payload["errors"]] == ["VALIDATION"], payload
+    assert payload["errors"][0]["message"].startswith(message), payload
+
+
+async def test_amounts_with_exponents_in_range_are_still_accepted(client, token):
+    variables = {
+        "input": {"title": "Exp", "amount": "1.25E+3", "interestRate": "5", "termMonths": 12}
+    }
+    body = await gql(client, CREATE, variables, token=token(BORROWER.user_id))
+    assert body["data"]["createLoan"]["errors"] == [], body
+    assert body["data"]["createLoan"]["loan"]["amount"] == "1250.00"
