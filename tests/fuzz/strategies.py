@@ -106,9 +106,9 @@ def ids(known: Sequence[str]) -> st.SearchStrategy:
     return st.one_of(*parts, raw).map(nodes.String)
 
 
-# Strings the Decimal and DateTime scalars refuse. Typed into the document they
-# currently give INTERNAL_SERVER_ERROR (a known issue with literal coercion, fixed
-# separately), so they are generated only with LOANGRAPH_FUZZ_MALFORMED_SCALARS=1.
+# Strings the Decimal and DateTime scalars refuse: typed into the document they
+# must be BAD_USER_INPUT like through variables (on by default;
+# LOANGRAPH_FUZZ_MALFORMED_SCALARS=0 leaves them out).
 MALFORMED_DECIMALS = ["abc", "NaN", "Infinity", "12,500.00", "", "1.2.3", "0x10"]
 MALFORMED_DATETIMES = [
     "",

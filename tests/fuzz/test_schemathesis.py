@@ -28,7 +28,7 @@ RANDOM = os.environ.get("LOANGRAPH_FUZZ_RANDOM", "") == "1"
 # The committed SDL (kept equal to the code's schema by tests/ops/test_sdl.py),
 # loaded at import: the server is started later, by the `fuzz_world` fixture.
 strategies.register(
-    SEEDED_IDS, malformed_scalars=os.environ.get("LOANGRAPH_FUZZ_MALFORMED_SCALARS") == "1"
+    SEEDED_IDS, malformed_scalars=os.environ.get("LOANGRAPH_FUZZ_MALFORMED_SCALARS", "1") == "1"
 )
 schema = schemathesis.graphql.from_path(Path(__file__).parents[2] / "schema/schema.graphql")
 
