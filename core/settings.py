@@ -21,13 +21,25 @@ def _bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def env_region() -> str | None:
+    """AWS_REGION, else AWS_DEFAULT_REGION (as boto3 reads them); None when neither is set."""
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        value = (os.environ.get(name) or "").strip()
+        if value:
+            return value
+    return None
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
-    # None: start the embedded DynamoDB Local (unless AWS_REGION is set: real AWS).
+    # None: start the embedded DynamoDB Local, unless AWS_REGION or
+    # AWS_DEFAULT_REGION is set: real AWS (see `database`).
     dynamodb_endpoint: str | None = None
     aws_region: str = "us-east-1"
+    # Whether AWS_REGION or AWS_DEFAULT_REGION was set (not the default region).
+    aws_region_set: bool = False
     table_prefix: str = "loangraph_"
     data_dir: str = ".data"
     # HS256 secret for development tokens. Never use the default in production.
@@ -57,6 +69,8 @@ class Settings:
     create_tables: bool = True
     db_threads: int = 32
     log_level: str = "INFO"
+    # json (one object per line) or text; every process (server, worker, CLI) uses it.
+    log_format: str = "json"
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
 
     @classmethod
@@ -66,9 +80,8 @@ class Settings:
             host=_env("HOST", d.host),
             port=int(_env("PORT", str(d.port))),
             dynamodb_endpoint=_env("DYNAMODB_ENDPOINT"),
-            aws_region=os.environ.get("AWS_REGION")
-            or os.environ.get("AWS_DEFAULT_REGION")
-            or d.aws_region,
+            aws_region=env_region() or d.aws_region,
+            aws_region_set=env_region() is not None,
             table_prefix=_env("TABLE_PREFIX", d.table_prefix),
             data_dir=_env("DATA_DIR", d.data_dir),
             jwt_secret=_env("JWT_SECRET", d.jwt_secret),
@@ -79,7 +92,9 @@ class Settings:
             cursor_ttl_seconds=int(_env("CURSOR_TTL_SECONDS", str(d.cursor_ttl_seconds))),
             redis_url=_env("REDIS_URL"),
             rate_limit_points=int(_env("RATE_LIMIT_POINTS", str(d.rate_limit_points))),
-            rate_limit_backend=(_env("RATE_LIMIT_BACKEND", d.rate_limit_backend) or "memory").lower(),
+            rate_limit_backend=(
+                _env("RATE_LIMIT_BACKEND", d.rate_limit_backend) or "memory"
+            ).lower(),
             cache_ttl_seconds=float(_env("CACHE_TTL_SECONDS", str(d.cache_ttl_seconds))),
             persisted_queries=(_env("PERSISTED_QUERIES", d.persisted_queries) or "apq").lower(),
             webhook_allow_private=_bool("WEBHOOK_ALLOW_PRIVATE", d.webhook_allow_private),
@@ -98,6 +113,7 @@ class Settings:
             create_tables=_bool("CREATE_TABLES", d.create_tables),
             db_threads=int(_env("DB_THREADS", str(d.db_threads))),
             log_level=_env("LOG_LEVEL", d.log_level),
+            log_format=(_env("LOG_FORMAT", d.log_format) or "json").strip().lower(),
             allowed_origins=tuple(
                 o.strip() for o in (_env("ALLOWED_ORIGINS", "") or "").split(",") if o.strip()
             ),
@@ -108,6 +124,7 @@ class Settings:
             "rate_limit_backend": ("memory", "dynamodb"),
             "persisted_queries": ("apq", "allowlist", "off"),
             "server_events": ("auto", "always", "never"),
+            "log_format": ("json", "text"),
         }
         for name, allowed in choices.items():
             value = getattr(self, name)
@@ -115,6 +132,15 @@ class Settings:
                 raise ValueError(
                     f"{PREFIX}{name.upper()}={value!r} is not one of: {', '.join(allowed)}"
                 )
+
+    @property
+    def database(self) -> str:
+        """Which DynamoDB every command uses, decided here only: `endpoint`
+        (LOANGRAPH_DYNAMODB_ENDPOINT), `aws` (no endpoint, AWS_REGION or
+        AWS_DEFAULT_REGION set) or `embedded` (start DynamoDB Local)."""
+        if self.dynamodb_endpoint:
+            return "endpoint"
+        return "aws" if self.aws_region_set else "embedded"
 
     @property
     def signing_secret(self) -> bytes:

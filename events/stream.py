@@ -311,6 +311,15 @@ class StreamTailer:
                         )
                         iterator = None
                         continue
+                    if code == "TrimmedDataAccessException" and state.position is None:
+                        # No checkpoint yet (a fresh table or a new shard): nothing
+                        # was read before, so nothing can have been lost.
+                        log.info(
+                            "shard %s: no checkpoint yet; starting at TRIM_HORIZON",
+                            state.shard_id,
+                        )
+                        iterator = await self._iterator(client, state, trim_horizon=True)
+                        continue
                     if code == "TrimmedDataAccessException":
                         log.error(
                             "shard %s: position %s is older than the stream's retention; "
