@@ -93,13 +93,15 @@ def test_a_drifted_doc_fails_with_file_line_and_error(
     page = tmp_path / "drift.md"
     page.write_text(
         "# Drift\n\n```graphql\nquery {\n  loans(first: 1) { edges { node { percentFunded } } }\n}\n```\n\n"
-        "```sh\ncurl -d '{\"query\":\"mutation($i: CreateLoanInput!) { createLoan(input: $i) "
-        "{ loan { id } } }\",\"variables\":{\"i\":{\"title\":\"x\"}}}'\n```\n\n"
+        '```sh\ncurl -d \'{"query":"mutation($i: CreateLoanInput!) { createLoan(input: $i) '
+        '{ loan { id } } }","variables":{"i":{"title":"x"}}}\'\n```\n\n'
         "<!-- doc: sdl-excerpt -->\n```graphql\ntype Participant {\n  amount: Int!\n}\n```\n"
     )
     _, problems = check_page(gql_schema, page)
     text = "\n".join(map(str, problems))
     assert f"{page}:5: Cannot query field 'percentFunded' on type 'Loan'" in text, text
-    assert f"{page}:10: variables of (anonymous): Variable '$i' has invalid value: "
-        "Expected value of type 'CreateLoanInput' to include required field 'amount'" in text, text
+    assert (
+        f"{page}:10: variables of (anonymous): Variable '$i' has invalid value: "
+        "Expected value of type 'CreateLoanInput' to include required field 'amount'" in text
+    ), text
     assert f"{page}:16: Participant.amount is Decimal! in the schema, not Int!" in text, text
