@@ -16,7 +16,6 @@ from core.settings import SETTING_NAMES
 from schema import default_schema
 from tests.docs.doccheck import (
     Example,
-    Problem,
     check_operation,
     check_page,
     doc_pages,
