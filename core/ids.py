@@ -39,9 +39,9 @@ def to_global_id(type_name: str, key: str) -> str:
 def _malformed(global_id: str, type_name: str | None = None) -> BadUserInput:
     what = f"{type_name} id" if type_name else "id"
     where = WHERE.get(type_name or "", "a record's `id` field (e.g. `Loan.id`, `Participant.id`)")
-    hint = "this looks like a bare uuid; " if _UUID.match(global_id.strip()) else ""
+    hint = " is a bare uuid, not a global id" if _UUID.match(global_id.strip()) else ""
     return BadUserInput(
-        f"Malformed {what}: {global_id!r}. {hint}Pass the value of {where}; {LOOKS}.",
+        f"Malformed {what}: {global_id!r}{hint}. Pass the value of {where}; {LOOKS}.",
         argument="id",
     )
 

@@ -71,7 +71,7 @@ KINDS = {
     "output",
     "server-prints",
 }
-MARKER = re.compile(r"<!--\s*doc:\s*([\w-]+)\s*(.*?)\s*-->")
+MARKER = re.compile(r"^\s*<!--\s*doc:\s*([\w-]+)\s*(.*?)\s*-->\s*$")  # alone on its line
 FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*([\w+-]*)\s*$")
 OPERATION_START = re.compile(r"^\s*(?:#[^\n]*\n\s*)*(query|mutation|subscription|fragment)\b")
 
@@ -118,7 +118,7 @@ def blocks(path: Path) -> list[Block]:
     pending: tuple[str, str] | None = None
     while i < len(lines):
         line = lines[i]
-        m = MARKER.search(line)
+        m = MARKER.match(line)
         if m:
             pending = (m.group(1), m.group(2))
             i += 1
@@ -146,8 +146,16 @@ def blocks(path: Path) -> list[Block]:
 def marker_problems(path: Path) -> list[Problem]:
     """Unknown markers and markers that stand before no block."""
     problems = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        for m in MARKER.finditer(line):
+    lines = path.read_text().splitlines()
+    for n, line in enumerate(lines, 1):
+        if m := MARKER.match(line):
+            following = next((ln for ln in lines[n:] if ln.strip()), "")
+            if not FENCE.match(following):
+                problems.append(
+                    Problem(
+                        f"{rel(path)}:{n}", "a doc marker must stand just before a fenced block"
+                    )
+                )
             if m.group(1) not in KINDS:
                 problems.append(
                     Problem(
