@@ -119,6 +119,23 @@ def test_participant_uuid_and_wrong_type_ids_name_participant_id(server: LiveSer
     assert body["data"]["acceptInvitation"]["errors"] == []
 
 
+def test_a_newcomers_guess_gets_a_did_you_mean(server: LiveServer) -> None:
+    body = gql(
+        server,
+        'mutation { inviteParticipant(input: {loanId: "x", email: "a@example.com", '
+        'contributionAmount: "10"}) { participant { contribution } } }',
+        token=tok("guess-b"),
+    )
+    messages = [e["message"] for e in body["errors"]]
+    assert any(
+        "unknown field 'contributionAmount'" in m and m.endswith("Did you mean 'amount'?")
+        for m in messages
+    ), messages
+    assert "Cannot query field 'contribution' on type 'Participant'. Did you mean 'amount'?" in (
+        messages
+    )
+
+
 # ---------------------------------------------------------------- tokens
 def test_an_expired_token_says_how_to_mint_a_new_one(server: LiveServer) -> None:
     expired = tok("expired-user", ttl_seconds=-120)  # past the 30 s leeway
