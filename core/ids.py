@@ -27,7 +27,7 @@ WHERE = {
     "User": "`User.id` (`viewer { id }`)",
     "LoanVersion": "`LoanVersion.id` (`loan.versions`)",
     "AuditEntry": "`AuditEntry.id` (`auditTrail`, `auditLog`)",
-    "Webhook": "`Webhook.id` (`webhooks`, createWebhook's `webhook { id }`)",
+    "Webhook": "`Webhook.id` (`webhooks`, registerWebhook's `webhook { id }`)",
 }
 LOOKS = 'ids are opaque base64 strings of "<Type>:<key>", e.g. "TG9hbjo0ZjNh..." for a Loan'
 
