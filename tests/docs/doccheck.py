@@ -72,7 +72,7 @@ KINDS = {
     "server-prints",
 }
 MARKER = re.compile(r"^\s*<!--\s*doc:\s*([\w-]+)\s*(.*?)\s*-->\s*$")  # alone on its line
-FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*([\w+-]*)\s*$")
+FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*([\w+-]*)[^`]*$")  # ```lang [attributes]
 OPERATION_START = re.compile(r"^\s*(?:#[^\n]*\n\s*)*(query|mutation|subscription|fragment)\b")
 
 
