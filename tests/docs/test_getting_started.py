@@ -105,7 +105,8 @@ class Background:
             start_new_session=True,
         )
         self.lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
+        self.pump = threading.Thread(target=self._pump, daemon=True)
+        self.pump.start()
 
     def _pump(self) -> None:
         assert self.proc.stdout is not None
@@ -128,10 +129,16 @@ class Background:
         return out
 
     def stop(self) -> str:
+        """End it (its whole process group); its stderr."""
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             self.proc.wait(10)
-        return self.proc.stderr.read() if self.proc.stderr else ""
+        self.pump.join(10)
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        err = "" if self.proc.stderr.closed else self.proc.stderr.read()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        return err
 
 
 def run_step(block: Block, script: str, env: dict[str, str], tmp: Path) -> tuple[str, dict]:
