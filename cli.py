@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import sys
 from pathlib import Path
@@ -11,6 +12,8 @@ from typing import Annotated
 import typer
 
 from core.settings import get_settings, reset_settings
+
+log = logging.getLogger("loangraph.cli")
 
 app = typer.Typer(
     help="loangraph: GraphQL API for private lending marketplaces.", no_args_is_help=True
@@ -25,16 +28,16 @@ def _database(persist: bool = True):
 
     settings = get_settings()
     launcher = None
-    if not settings.dynamodb_endpoint and not os.environ.get("AWS_REGION"):
+    if settings.database == "embedded":
         # A `loangraph serve` already running on this data directory: share its
         # database (two DynamoDB Local processes must not share one data file).
         endpoint = _running_endpoint(settings.data_dir) if persist else None
         if endpoint is None:
             launcher = DynamoDBLocal(data_dir=settings.data_dir if persist else None).start()
             endpoint = launcher.endpoint
-            typer.echo(f"DynamoDB Local on {endpoint} (data in {settings.data_dir}/)", err=True)
+            log.info("DynamoDB Local on %s (data in %s/)", endpoint, settings.data_dir)
         else:
-            typer.echo(f"using the running server's DynamoDB Local on {endpoint}", err=True)
+            log.info("using the running server's DynamoDB Local on %s", endpoint)
         os.environ["LOANGRAPH_DYNAMODB_ENDPOINT"] = endpoint
         reset_settings()  # the app (uvicorn factory) reads settings again
         settings = get_settings()
@@ -71,6 +74,30 @@ def _running_endpoint(data_dir: str) -> str | None:
         return None
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Exit with one line naming LOANGRAPH_PORT when host:port cannot be bound
+    (uvicorn would otherwise fail after the URL was announced)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        typer.echo(f"loangraph: cannot resolve host {host!r} ({exc}); set LOANGRAPH_HOST", err=True)
+        raise typer.Exit(2) from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            typer.echo(
+                f"loangraph: port {port} on {host} is not available ({exc.strerror}): "
+                f"stop what uses it or pick another, e.g. LOANGRAPH_PORT={port + 1} make serve",
+                err=True,
+            )
+            raise typer.Exit(2) from None
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (LOANGRAPH_HOST)")] = None,
@@ -90,6 +117,9 @@ def serve(
         # would miss changes made through another. Redis joins them.
         typer.echo("--workers > 1 needs LOANGRAPH_REDIS_URL (and a `loangraph worker`)", err=True)
         raise typer.Exit(2)
+    host = host or get_settings().host
+    port = port or get_settings().port
+    _check_port_free(host, port)  # before starting anything or announcing a URL
     settings, launcher = _database()
     _refuse_dev_secret_on_aws(settings)
     if launcher is not None and launcher.data_dir:
@@ -99,11 +129,9 @@ def serve(
     if create_tables:
         created = db.create_tables(settings)
         if created:
-            typer.echo(f"created tables: {', '.join(created)}", err=True)
+            log.info("created tables: %s", ", ".join(created))
     _receipt_key(settings)
     os.environ["LOANGRAPH_CREATE_TABLES"] = "false"
-    host = host or settings.host
-    port = port or settings.port
     typer.echo(f"loangraph: GraphiQL and the API at http://{host}:{port}/graphql", err=True)
     uvicorn.run(
         "server:app_from_env",
@@ -157,16 +185,12 @@ def worker(
 ) -> None:
     """Tail the audit stream (one worker holds the lease) and deliver webhooks until SIGTERM."""
     import asyncio
-    import logging
     import signal
 
     from core import db
     from events.runtime import EventRuntime
 
     settings, _launcher = _database()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per webhook POST otherwise
     if create_tables:
         db.create_tables(settings)
@@ -179,9 +203,9 @@ def worker(
             loop.add_signal_handler(sig, stop.set)
         await runtime.start()
         broker = "redis" if settings.redis_url else "in-memory (no LOANGRAPH_REDIS_URL)"
-        typer.echo(f"loangraph worker: events via {broker}; delivering webhooks", err=True)
+        log.info("worker: events via %s; delivering webhooks", broker)
         await stop.wait()
-        typer.echo("loangraph worker: stopping", err=True)
+        log.info("worker: stopping")
         await runtime.stop()
 
     asyncio.run(run())
@@ -406,6 +430,9 @@ def main() -> None:
     except ValueError as exc:
         sys.stderr.write(f"loangraph: {exc}\n")
         raise SystemExit(2) from None
+    from ops.logging import configure_logging
+
+    configure_logging()  # the same LOANGRAPH_LOG_FORMAT/LEVEL as the server, for every command
     app()
 
 

@@ -42,6 +42,13 @@ class AuthError(Exception):
     """The request carried a token that is missing a claim, expired or forged."""
 
 
+EXPIRED = (
+    "invalid token: the token has expired. In development mint a new one with "
+    "`.venv/bin/loangraph token --sub <user id> --email <email>` (valid 24 h; --ttl SECONDS "
+    "for longer); in production ask your identity provider for a fresh token"
+)
+
+
 def bearer_token(header_value: str | None) -> str | None:
     if not header_value:
         return None
@@ -183,6 +190,8 @@ def decode_token(token: str, settings: Settings) -> Viewer:
             options=options,
             leeway=30,
         )
+    except jwt.ExpiredSignatureError:
+        raise AuthError(EXPIRED) from None
     except jwt.PyJWTError as exc:
         raise AuthError(f"invalid token: {exc}") from None
     roles = claims.get("roles") or []

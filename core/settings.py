@@ -31,13 +31,25 @@ def _optional_int(name: str) -> int | None:
         raise ValueError(f"{PREFIX}{name}={value!r} is not a number") from None
 
 
+def env_region() -> str | None:
+    """AWS_REGION, else AWS_DEFAULT_REGION (as boto3 reads them); None when neither is set."""
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        value = (os.environ.get(name) or "").strip()
+        if value:
+            return value
+    return None
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
-    # None: start the embedded DynamoDB Local (unless AWS_REGION is set: real AWS).
+    # None: start the embedded DynamoDB Local, unless AWS_REGION or
+    # AWS_DEFAULT_REGION is set: real AWS (see `database`).
     dynamodb_endpoint: str | None = None
     aws_region: str = "us-east-1"
+    # Whether AWS_REGION or AWS_DEFAULT_REGION was set (not the default region).
+    aws_region_set: bool = False
     table_prefix: str = "loangraph_"
     data_dir: str = ".data"
     # HS256 secret for development tokens. Never use the default in production.
@@ -67,6 +79,8 @@ class Settings:
     create_tables: bool = True
     db_threads: int = 32
     log_level: str = "INFO"
+    # json (one object per line) or text; every process (server, worker, CLI) uses it.
+    log_format: str = "json"
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
     # A WebSocket must send connection_init within this time (both protocols), or 4408.
     ws_init_timeout_seconds: float = 10.0
@@ -88,9 +102,8 @@ class Settings:
             host=_env("HOST", d.host),
             port=int(_env("PORT", str(d.port))),
             dynamodb_endpoint=_env("DYNAMODB_ENDPOINT"),
-            aws_region=os.environ.get("AWS_REGION")
-            or os.environ.get("AWS_DEFAULT_REGION")
-            or d.aws_region,
+            aws_region=env_region() or d.aws_region,
+            aws_region_set=env_region() is not None,
             table_prefix=_env("TABLE_PREFIX", d.table_prefix),
             data_dir=_env("DATA_DIR", d.data_dir),
             jwt_secret=_env("JWT_SECRET", d.jwt_secret),
@@ -125,6 +138,7 @@ class Settings:
             ws_init_timeout_seconds=float(
                 _env("WS_INIT_TIMEOUT_SECONDS", str(d.ws_init_timeout_seconds))
             ),
+            log_format=(_env("LOG_FORMAT", d.log_format) or "json").strip().lower(),
             allowed_origins=tuple(
                 o.strip() for o in (_env("ALLOWED_ORIGINS", "") or "").split(",") if o.strip()
             ),
@@ -139,6 +153,7 @@ class Settings:
             "rate_limit_backend": ("memory", "dynamodb"),
             "persisted_queries": ("apq", "allowlist", "off"),
             "server_events": ("auto", "always", "never"),
+            "log_format": ("json", "text"),
         }
         for name, allowed in choices.items():
             value = getattr(self, name)
@@ -156,6 +171,15 @@ class Settings:
                 )
         if self.metrics_token is not None and len(self.metrics_token) < 16:
             raise ValueError(f"{PREFIX}METRICS_TOKEN must be at least 16 characters")
+
+    @property
+    def database(self) -> str:
+        """Which DynamoDB every command uses, decided here only: `endpoint`
+        (LOANGRAPH_DYNAMODB_ENDPOINT), `aws` (no endpoint, AWS_REGION or
+        AWS_DEFAULT_REGION set) or `embedded` (start DynamoDB Local)."""
+        if self.dynamodb_endpoint:
+            return "endpoint"
+        return "aws" if self.aws_region_set else "embedded"
 
     @property
     def signing_secret(self) -> bytes:

@@ -13,8 +13,10 @@
   `TRIM_HORIZON` (the oldest record still in the stream, 24 h on AWS).
 * Errors: an expired iterator is re-acquired after the last handled record;
   throttling (`LimitExceededException`, ...) and connection errors back off
-  exponentially with jitter; trimmed data restarts at `TRIM_HORIZON` (logged:
-  records older than the stream's retention are gone). A failing handler is
+  exponentially with jitter; trimmed data restarts at `TRIM_HORIZON`: an
+  ERROR when a checkpoint fell past the stream's retention (records in between
+  are gone), INFO when the shard had no checkpoint yet (a fresh table: nothing
+  was read, nothing lost; DynamoDB Local answers so on a new database). A failing handler is
   retried with back-off and the batch is never skipped (at least once).
 * Lag: `lag_seconds` is how far behind the newest handled record was when it
   was handled (from `ApproximateCreationDateTime`, which DynamoDB rounds to
@@ -310,6 +312,15 @@ class StreamTailer:
                             state.position,
                         )
                         iterator = None
+                        continue
+                    if code == "TrimmedDataAccessException" and state.position is None:
+                        # No checkpoint yet (a fresh table or a new shard): nothing
+                        # was read before, so nothing can have been lost.
+                        log.info(
+                            "shard %s: no checkpoint yet; starting at TRIM_HORIZON",
+                            state.shard_id,
+                        )
+                        iterator = await self._iterator(client, state, trim_horizon=True)
                         continue
                     if code == "TrimmedDataAccessException":
                         log.error(

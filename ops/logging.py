@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core import db
+from core.settings import get_settings
 from ops import metrics
 
 access_log = logging.getLogger("loangraph.access")
@@ -41,9 +41,12 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str, separators=(",", ":"))
 
 
-def configure_logging(level: str = "INFO", fmt: str | None = None) -> None:
-    """Root logging to stderr: JSON unless LOANGRAPH_LOG_FORMAT=text."""
-    fmt = (fmt or os.environ.get("LOANGRAPH_LOG_FORMAT") or "json").lower()
+def configure_logging(level: str | None = None, fmt: str | None = None) -> None:
+    """Root logging to stderr: JSON unless LOANGRAPH_LOG_FORMAT=text. The server,
+    the worker and every CLI command call this, so they all log alike."""
+    settings = get_settings()
+    level = level or settings.log_level
+    fmt = (fmt or settings.log_format).lower()
     handler = logging.StreamHandler()
     if fmt == "text":
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

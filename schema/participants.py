@@ -81,6 +81,13 @@ class Participant(Node):
         self.deletion_reason = v.get("deletion_reason")
 
     @strawberry.field(
+        description='The amount offered, e.g. "2500.00": `contributionAmount` under the name '
+        "`inviteParticipant` takes it by (`amount`)."
+    )
+    def amount(self) -> Decimal:
+        return self.contribution_amount
+
+    @strawberry.field(
         description='Global id, e.g. base64 of "Participant:<loan uuid>/<participant uuid>".'
     )
     def id(self) -> strawberry.ID:

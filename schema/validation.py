@@ -11,6 +11,8 @@ from cachetools import LRUCache
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
+from schema.hints import with_hints
+
 _CACHE: LRUCache[tuple[int, str], list] = LRUCache(maxsize=2048)
 _LOCK = threading.Lock()
 
@@ -25,7 +27,9 @@ class ValidationByText(SchemaExtension):
         with _LOCK:
             errors = _CACHE.get(key)
         if errors is None:
-            errors = validate_document(ec.schema._schema, ec.graphql_document, ec.validation_rules)
+            errors = with_hints(
+                validate_document(ec.schema._schema, ec.graphql_document, ec.validation_rules)
+            )
             with _LOCK:
                 _CACHE[key] = errors
         ec.pre_execution_errors = list(errors)

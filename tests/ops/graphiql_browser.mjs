@@ -46,7 +46,13 @@ try {
   });
   await page.waitForSelector('.graphiql-container', { timeout: 15000 });
   result.title = await page.title();
-  result.defaultQueryShown = (await page.locator('.graphiql-query-editor').innerText()).includes('query MyLoans');
+  // CodeMirror renders only the visible lines: read the editors' values.
+  [result.defaultQuery, result.defaultVariables] = await page.evaluate(() => [
+    document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.getValue(),
+    [...document.querySelectorAll('.CodeMirror')].map((el) => el.CodeMirror.getValue())
+      .find((v) => v.includes('"loan"')) || '',
+  ]);
+  result.defaultQueryShown = result.defaultQuery.includes('query MyLoans');
 
   // The Headers editor (open by default, holding the example) gets a real token,
   // the query editor a small query. CodeMirror's own API: typing would trigger

@@ -4,6 +4,7 @@ playwright-core from tests/ops/graphiql_browser.mjs, against `loangraph serve`."
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 
@@ -44,6 +45,15 @@ def test_graphiql_runs_a_query_offline(live_server: LiveServer, artifacts) -> No
     assert result["offLoopback"] == [], "requests left loopback"
     assert result["title"] == "loangraph · GraphiQL"
     assert result["defaultQueryShown"], "the default query is missing"
+    # the default tab walks the lending story in order, with its variables
+    story = ["CreateLoan", "InviteBob", "WatchFunding", "MyInvitations", "Accept", "MyLoans"]
+    found = [
+        re.search(rf"\b(query|mutation|subscription) {name}\b", result["defaultQuery"])
+        for name in story
+    ]
+    positions = [m.start() if m else -1 for m in found]
+    assert -1 not in positions and positions == sorted(positions), result["defaultQuery"]
+    assert json.loads(result["defaultVariables"])["loan"]["title"] == "Bakery oven"
     assert result["status"] == 200
     assert result["sentAuthorization"].startswith("Bearer ey")
     assert '"userId": "browser-user"' in result["rendered"].replace("\xa0", " ")
