@@ -43,6 +43,8 @@ class Settings:
     cache_ttl_seconds: float = 5.0
     # apq (automatic persisted queries), allowlist (only registered documents run), off
     persisted_queries: str = "apq"
+    # A persisted-documents manifest (JSON hash -> document) imported at start-up.
+    persisted_documents: str | None = None
     webhook_allow_private: bool = False
     webhook_retry_base_seconds: float = 30.0
     webhook_retry_horizon_seconds: float = 3 * 24 * 3600
@@ -79,9 +81,12 @@ class Settings:
             cursor_ttl_seconds=int(_env("CURSOR_TTL_SECONDS", str(d.cursor_ttl_seconds))),
             redis_url=_env("REDIS_URL"),
             rate_limit_points=int(_env("RATE_LIMIT_POINTS", str(d.rate_limit_points))),
-            rate_limit_backend=(_env("RATE_LIMIT_BACKEND", d.rate_limit_backend) or "memory").lower(),
+            rate_limit_backend=(
+                _env("RATE_LIMIT_BACKEND", d.rate_limit_backend) or "memory"
+            ).lower(),
             cache_ttl_seconds=float(_env("CACHE_TTL_SECONDS", str(d.cache_ttl_seconds))),
             persisted_queries=(_env("PERSISTED_QUERIES", d.persisted_queries) or "apq").lower(),
+            persisted_documents=_env("PERSISTED_DOCUMENTS"),
             webhook_allow_private=_bool("WEBHOOK_ALLOW_PRIVATE", d.webhook_allow_private),
             webhook_retry_base_seconds=float(
                 _env("WEBHOOK_RETRY_BASE_SECONDS", str(d.webhook_retry_base_seconds))
