@@ -162,7 +162,8 @@ async def check_allowed(store: PersistedQueryStore, query: str | None) -> None:
 
 
 # Trusted documents: a persisted-documents manifest (the GraphQL Code Generator
-# client preset's persisted-documents.json: {"<sha256 hex>": "<document>", ...})
+# client preset's persisted-documents.json: {"sha256:<hex>": "<document>", ...};
+# bare hex keys work too)
 # loaded in bulk by `loangraph persisted-queries import FILE` and at start-up
 # from LOANGRAPH_PERSISTED_DOCUMENTS (docs/frontend.md).
 
@@ -176,7 +177,7 @@ def parse_manifest(data: Any) -> dict[str, str]:
         raise BadUserInput("A persisted-documents manifest is a non-empty JSON object")
     docs: dict[str, str] = {}
     for key, query in data.items():
-        sha = str(key).lower()
+        sha = str(key).lower().removeprefix("sha256:")  # the client preset's key form
         if not isinstance(query, str) or sha256_hex(query) != sha:
             raise BadUserInput(
                 "Manifest entry's key is not the sha256 of its document", sha256Hash=key
