@@ -95,6 +95,9 @@ async def funding_progress(info: Info, loan_global_id: str) -> AsyncGenerator[Fu
             return
         async for event in sub:
             last = _from_event(event, loan_id, access, last)
+            # Fresh loaders per update: the per-request batches cache what they
+            # load, so `loan { participants }` would repeat the first update's rows.
+            ctx.loaders = Loaders(fresh=True)
             yield last
             if event.type == "LOAN_DELETED":
                 return

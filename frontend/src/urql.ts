@@ -1,5 +1,5 @@
 // The reference frontend on urql: @urql/core with its document cache, the
-// persisted exchange (hashes only, enforced) and graphql-ws for subscriptions.
+// persisted exchange (hashes first) and graphql-ws for subscriptions.
 import { Client, type CombinedError, cacheExchange, fetchExchange, subscriptionExchange } from '@urql/core';
 import { persistedExchange } from '@urql/exchange-persisted';
 import { createClient } from 'graphql-ws';
@@ -28,7 +28,9 @@ export function makeApi(token: string): Api {
     exchanges: [
       cacheExchange,
       persistedExchange({
-        enforcePersistedQueries: true,
+        // Hash first; the text only after PERSISTED_QUERY_NOT_FOUND (APQ mode). In
+        // allow-list mode the server answers PERSISTED_QUERY_REQUIRED: no retry.
+        enforcePersistedQueries: false,
         enableForMutation: true,
         enableForSubscriptions: true,
         generateHash: async (_query, document) => hashOf(document),

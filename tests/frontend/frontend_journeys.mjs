@@ -36,6 +36,12 @@ function watch(page) {
     if (!LOOPBACK.includes(u.hostname) && !['data:', 'blob:'].includes(u.protocol)) result.offLoopback.push(url);
     const body = req.postData();
     if (body) result.bodies.push(body);
+    else if (u.pathname === '/graphql' && u.search) {
+      // GraphQL over GET (urql's default for queries): the same fields, in the URL.
+      const op = {};
+      for (const [k, v] of u.searchParams) op[k] = ['variables', 'extensions'].includes(k) ? JSON.parse(v) : v;
+      result.bodies.push(JSON.stringify(op));
+    }
   });
   page.on('websocket', (ws) => {
     result.requests.push(ws.url());

@@ -92,14 +92,15 @@ def setup_docs_imported(
     prefix: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    """The set-up's own documents join the allow-list through the CLI."""
+    """The set-up's own documents join the allow-list through the CLI, in one
+    manifest with the frontend's, which the server already loaded at start-up."""
     path = tmp_path_factory.mktemp("manifest") / "setup.json"
-    path.write_text(json.dumps({f"sha256:{sha256_hex(d)}": d for d in SETUP_DOCS}))
-    first = cli(dynamodb_endpoint, prefix, "persisted-queries", "import", str(path))
-    assert first.returncode == 0, first.stderr
-    assert first.stdout.strip() == f"imported {len(SETUP_DOCS)} document(s); 0 already stored"
-    again = cli(dynamodb_endpoint, prefix, "persisted-queries", "import", str(path))
-    assert again.stdout.strip() == f"imported 0 document(s); {len(SETUP_DOCS)} already stored"
+    docs = {**manifest(), **{f"sha256:{sha256_hex(d)}": d for d in SETUP_DOCS}}
+    path.write_text(json.dumps(docs))
+    run = cli(dynamodb_endpoint, prefix, "persisted-queries", "import", str(path))
+    assert run.returncode == 0, run.stderr
+    stored = len(manifest())
+    assert run.stdout.strip() == f"imported {len(SETUP_DOCS)} document(s); {stored} already stored"
 
 
 def test_codegen_fails_when_an_operation_stops_matching_the_schema(tmp_path: Path) -> None:
@@ -354,6 +355,7 @@ async def test_browser_journeys(server: LiveServer, setup_docs_imported: None, c
     lines = [x for x in out.decode().splitlines() if x.startswith("{")]
     assert lines, err.decode()[-3000:]
     result = json.loads(lines[-1])
+    (ARTIFACTS / f"frontend-{client}-result.json").write_text(json.dumps(result, indent=1))
     assert result["ok"], f"{result.get('error')}\n{err.decode()[-3000:]}"
     assert result["consoleErrors"] == []
     assert result["offLoopback"] == []
