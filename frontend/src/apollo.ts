@@ -15,16 +15,29 @@ function asApiError(e: unknown): ApiError {
   return toApiError(err?.graphQLErrors?.length ? err.graphQLErrors : err?.networkError?.result?.errors, e);
 }
 
-/** graphql-ws, sending each operation's hash instead of its text. */
+/** graphql-ws, sending each operation's hash instead of its text (and the text
+ * once, as APQ does over HTTP, when the server answers PERSISTED_QUERY_NOT_FOUND). */
 function persistedWs(client: Client): Client {
   return {
     ...client,
     subscribe(payload, sink) {
-      const sha256Hash = hashOfOperation(payload.operationName);
-      return client.subscribe(
-        { ...payload, query: '', extensions: { ...payload.extensions, persistedQuery: { version: 1, sha256Hash } } },
-        sink,
+      const persistedQuery = { version: 1, sha256Hash: hashOfOperation(payload.operationName) };
+      const extensions = { ...payload.extensions, persistedQuery };
+      let dispose = client.subscribe<Parameters<typeof sink.next>[0]['data']>(
+        { ...payload, query: '', extensions },
+        {
+          next: (value) => sink.next(value as Parameters<typeof sink.next>[0]),
+          complete: () => sink.complete(),
+          error: (err) => {
+            const notFound =
+              Array.isArray(err) &&
+              err.some((e) => (e as { extensions?: { code?: string } })?.extensions?.code === 'PERSISTED_QUERY_NOT_FOUND');
+            if (notFound) dispose = client.subscribe({ ...payload, extensions }, sink);
+            else sink.error(err);
+          },
+        },
       );
+      return () => dispose();
     },
   };
 }
