@@ -21,7 +21,7 @@ const run = (cmd, args) => {
   }
 };
 
-run(bin('graphql-codegen'), ['--config', 'frontend/codegen.ts', '--silent']);
+run(bin('graphql-codegen'), ['--config', 'frontend/codegen.ts']);
 run(bin('tsc'), ['--noEmit', '-p', 'frontend/tsconfig.json']);
 if (process.argv.includes('--check-only')) process.exit(0);
 
