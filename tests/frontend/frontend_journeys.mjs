@@ -45,7 +45,11 @@ function watch(page) {
   });
   page.on('websocket', (ws) => {
     result.requests.push(ws.url());
-    ws.on('framesent', (f) => result.frames.push(String(f.payload)));
+    ws.on('framesent', (f) => {
+      const frame = String(f.payload);
+      // connection_init carries the token: keep its shape, not the secret.
+      result.frames.push(frame.includes('"connection_init"') ? frame.replace(/Bearer [^"]+/, 'Bearer <redacted>') : frame);
+    });
   });
 }
 
