@@ -180,6 +180,20 @@ def test_import_refuses_a_bad_manifest_and_stores_nothing(
     assert r.stdout.strip() == "imported 1 document(s); 0 already stored"
 
 
+def test_a_bad_manifest_at_start_up_stops_the_server(
+    dynamodb_endpoint: str, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"sha256:" + "0" * 64: "query Viewer { viewer { id } }"}))
+    try:
+        s = start_server(dynamodb_endpoint, tmp_path, LOANGRAPH_PERSISTED_DOCUMENTS=str(bad))
+    except RuntimeError as exc:
+        assert "is not the sha256 of its document" in str(exc)  # noqa: PT017
+    else:
+        s.stop()
+        pytest.fail("the server started with a bad manifest")
+
+
 def test_allow_list_serves_the_frontend_by_hash_and_refuses_other_text(
     server: LiveServer,
 ) -> None:
