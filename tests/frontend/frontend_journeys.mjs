@@ -61,6 +61,7 @@ async function signIn(token) {
   await page.getByLabel('Access token').fill(`Bearer ${token}`);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForSelector('#nav:not([hidden])', { timeout: 15000 });
+  await page.waitForSelector('#signin', { state: 'hidden', timeout: 5000 });
   // Set once: still there later means the page never reloaded.
   await page.evaluate(() => { window.__noReload = 'kept'; });
   return page;
