@@ -7,8 +7,10 @@ PY := $(VENV)/bin/python
 setup:
 	@bash scripts/setup.sh
 
+# The reference frontend's trusted documents load at start-up (docs/frontend.md).
 serve: setup
-	$(VENV)/bin/loangraph serve
+	LOANGRAPH_PERSISTED_DOCUMENTS=$${LOANGRAPH_PERSISTED_DOCUMENTS:-frontend/dist/persisted-documents.json} \
+		$(VENV)/bin/loangraph serve
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -424,6 +424,42 @@ def migrate_legacy_cmd(
     )
 
 
+persisted_queries_app = typer.Typer(
+    help="Trusted documents: the persisted-documents manifest a frontend build produced.",
+    no_args_is_help=True,
+)
+app.add_typer(persisted_queries_app, name="persisted-queries")
+
+
+@persisted_queries_app.command("import")
+def persisted_queries_import(
+    file: Annotated[Path, typer.Argument(help="Manifest JSON: {sha256 hex: document}")],
+) -> None:
+    """Store every document of a manifest (idempotent; checked against the schema)."""
+    import json
+
+    from core import db
+    from core.errors import BadUserInput
+    from guards import apq
+    from schema import build_schema
+
+    try:
+        docs = apq.parse_manifest(json.loads(file.read_text()))
+        apq.check_manifest_schema(docs, build_schema()._schema)
+    except (OSError, ValueError) as exc:
+        typer.echo(f"persisted-queries import: {file}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except BadUserInput as exc:
+        sha = (exc.extensions or {}).get("sha256Hash")
+        where = f" (sha256Hash {sha})" if sha else ""
+        typer.echo(f"persisted-queries import: {file}: {exc.message}{where}", err=True)
+        raise typer.Exit(2) from None
+    settings, _launcher = _database()
+    db.create_tables(settings)
+    added, present = apq.import_manifest_sync(None, docs)
+    typer.echo(f"imported {added} document(s); {present} already stored")
+
+
 def main() -> None:
     try:
         get_settings()  # a bad LOANGRAPH_* value is a clear message, not a traceback

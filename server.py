@@ -15,6 +15,7 @@ from typing import Any
 
 import anyio
 from cross_web import HTTPException
+from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
@@ -125,7 +126,8 @@ class LoangraphGraphQL(GuardedViewMixin, GraphQL):
     # The per-request loader container (the naive benchmark swaps in an unbatched one).
     loaders_factory: Any = Loaders
     # WebSocket handlers the open-subscriptions gauge can count (ops/metrics.py).
-    # (web/sockets.py: a context per operation, token expiry, init timeouts).
+    # (web/sockets.py: a context per operation, token expiry, init timeouts,
+    # persisted documents by hash: guards/ws.py).
     graphql_transport_ws_handler_class = TransportWSSession
     graphql_ws_handler_class = LegacyWSSession
 
@@ -261,6 +263,44 @@ async def live_page(request: Request) -> Response:
     return HTMLResponse((ROOT / "static/live.html").read_text(), headers=LIVE_PAGE_HEADERS)
 
 
+# The reference frontend (frontend/, docs/frontend.md): one page, built twice,
+# with Apollo Client and with urql; bundles from `make setup` in frontend/dist.
+FRONTEND_DIST = ROOT / "frontend/dist"
+FRONTEND_CLIENTS = ("apollo", "urql")
+FRONTEND_ASSETS = {"apollo.js", "urql.js", "app.css"}
+
+
+async def frontend_page(request: Request) -> Response:
+    client = request.path_params.get("client", "apollo")
+    page = FRONTEND_DIST / "index.html"
+    if client not in FRONTEND_CLIENTS or not page.is_file():
+        return Response("not found", status_code=404, media_type="text/plain")
+    html = page.read_text().replace("{{client}}", client)
+    return HTMLResponse(html, headers=LIVE_PAGE_HEADERS)
+
+
+async def frontend_asset(request: Request) -> Response:
+    name = request.path_params["name"]
+    path = FRONTEND_DIST / name
+    if name not in FRONTEND_ASSETS or not path.is_file():
+        return Response("not found", status_code=404, media_type="text/plain")
+    return FileResponse(path, headers={**LIVE_PAGE_HEADERS, "Cache-Control": "no-cache"})
+
+
+async def _import_persisted_documents(settings: Settings, guards: Any, schema: Any) -> None:
+    """LOANGRAPH_PERSISTED_DOCUMENTS: load a manifest at start-up (idempotent)."""
+    from guards import apq
+
+    path = Path(settings.persisted_documents or "")
+    try:
+        docs = apq.parse_manifest(json.loads(path.read_text()))
+        apq.check_manifest_schema(docs, schema._schema)
+    except (OSError, ValueError, GraphQLError) as exc:
+        raise RuntimeError(f"LOANGRAPH_PERSISTED_DOCUMENTS={path}: {exc}") from None
+    added, present = await apq.import_manifest(guards.store, docs)
+    log.info("persisted documents from %s: %d added, %d already stored", path, added, present)
+
+
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
@@ -324,6 +364,8 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.create_tables:
             await db.run_db(db.create_tables, settings)
+        if settings.persisted_documents:
+            await _import_persisted_documents(settings, guards, schema)
         from events.runtime import lifespan_hook as events_hook
 
         hooks: list[Any] = []
@@ -356,6 +398,9 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
         Route("/assets/{path:path}", asset),
         Route("/loans/{gid:path}/live", live_page),
         *ops_metrics.api_routes(settings),  # /metrics, unless LOANGRAPH_METRICS_PORT moves it
+        Route("/app/", frontend_page),
+        Route("/app/{client}/", frontend_page),
+        Route("/app/assets/{name}", frontend_asset),
     ]
     for version, release_app in release_apps.items():
         routes += [

