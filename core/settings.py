@@ -56,6 +56,12 @@ class Settings:
     server_events: str = "auto"
     create_tables: bool = True
     db_threads: int = 32
+    # botocore retries of every DynamoDB call (core/retry.py): standard or adaptive
+    # mode, attempts in all (first one included), socket timeouts in seconds.
+    db_retry_mode: str = "standard"
+    db_max_attempts: int = 5
+    db_connect_timeout: float = 2.0
+    db_read_timeout: float = 10.0
     log_level: str = "INFO"
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
 
@@ -97,6 +103,10 @@ class Settings:
             server_events=(_env("SERVER_EVENTS", d.server_events) or "auto").strip().lower(),
             create_tables=_bool("CREATE_TABLES", d.create_tables),
             db_threads=int(_env("DB_THREADS", str(d.db_threads))),
+            db_retry_mode=(_env("DB_RETRY_MODE", d.db_retry_mode) or "standard").lower(),
+            db_max_attempts=int(_env("DB_MAX_ATTEMPTS", str(d.db_max_attempts))),
+            db_connect_timeout=float(_env("DB_CONNECT_TIMEOUT", str(d.db_connect_timeout))),
+            db_read_timeout=float(_env("DB_READ_TIMEOUT", str(d.db_read_timeout))),
             log_level=_env("LOG_LEVEL", d.log_level),
             allowed_origins=tuple(
                 o.strip() for o in (_env("ALLOWED_ORIGINS", "") or "").split(",") if o.strip()
@@ -108,6 +118,7 @@ class Settings:
             "rate_limit_backend": ("memory", "dynamodb"),
             "persisted_queries": ("apq", "allowlist", "off"),
             "server_events": ("auto", "always", "never"),
+            "db_retry_mode": ("standard", "adaptive"),
         }
         for name, allowed in choices.items():
             value = getattr(self, name)
