@@ -366,22 +366,26 @@ async def _wire_cache_invalidation(runtime: Any) -> Any:
     current: list[Any] = []
 
     async def consume() -> None:
+        ended = False  # the previous subscription ended: events may have been missed
         while not stopping.is_set():
-            sub = runtime.broker.subscribe_all()
+            try:
+                sub = runtime.broker.subscribe_all()
+            except SubscriptionInterrupted:  # the broker is reconnecting
+                await asyncio.sleep(0.2)
+                continue
             current[:] = [sub]
+            if ended:
+                cache.CACHE.clear()
+                INVALIDATION_RESTARTS.inc()
+                log.warning("cache invalidation feed resumed; the cache was cleared")
             try:
                 async for event in sub:
                     cache.on_event(event)
             except (SubscriptionOverflow, SubscriptionInterrupted) as exc:
-                log.warning(
-                    "cache invalidation feed ended (%s); clearing the cache, resubscribing", exc
-                )
+                log.warning("cache invalidation feed ended (%s); resubscribing", exc)
             finally:
                 sub.close()
-            if stopping.is_set():
-                return
-            cache.CACHE.clear()
-            INVALIDATION_RESTARTS.inc()
+            ended = True
             await asyncio.sleep(0.05)
 
     task = asyncio.create_task(consume(), name="cache-invalidation")

@@ -318,7 +318,13 @@ class Broker:
     ) -> Subscription:
         """Events of `loan_id` (or all loans when None) from now on, in `seq` order.
 
-        `after_seq`: the seq of the state the caller already shows; only later events come."""
+        `after_seq`: the seq of the state the caller already shows; only later events come.
+        Raises `SubscriptionInterrupted` while the broker is cut off from its bus."""
+        if not self.available:
+            raise SubscriptionInterrupted(
+                "Live updates are unavailable right now (the event bus is reconnecting); "
+                "subscribe again shortly"
+            )
         sub = Subscription(
             self, loan_id, after_seq=after_seq, gap_wait=self.gap_wait, queue_size=self.queue_size
         )
@@ -327,6 +333,11 @@ class Broker:
         else:
             self._by_loan.setdefault(loan_id, set()).add(sub)
         return sub
+
+    @property
+    def available(self) -> bool:
+        """False while events published elsewhere cannot reach this process."""
+        return True
 
     def subscribe_all(self) -> Subscription:
         return self.subscribe(None)
@@ -370,6 +381,7 @@ class RedisBroker(Broker):
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._running = False
+        self._down_since: float | None = None
 
     async def start(self) -> None:
         import redis.asyncio as aioredis
@@ -420,11 +432,10 @@ class RedisBroker(Broker):
     async def _read(self) -> None:
         from redis.exceptions import RedisError
 
-        backoff = Backoff(base=0.1, cap=5.0)
-        down_since: float | None = None
+        backoff = Backoff(base=0.1, cap=2.0)
         while self._running:
             try:
-                if down_since is not None:
+                if self._down_since is not None:
                     await self._pubsub.subscribe(self.channel)
                 message = await self._pubsub.get_message(
                     ignore_subscribe_messages=True, timeout=1.0
@@ -432,8 +443,8 @@ class RedisBroker(Broker):
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
-                if down_since is None:
-                    down_since = time.monotonic()
+                if self._down_since is None:
+                    self._down_since = time.monotonic()
                     BROKER_OUTAGES.inc()
                     log.warning("redis broker: connection lost (%s); reconnecting", exc)
                     # Whatever is published until we are back never reaches this
@@ -441,13 +452,13 @@ class RedisBroker(Broker):
                     self._interrupt_subscribers()
                 await asyncio.sleep(backoff.next())
                 continue
-            if down_since is not None:
+            if self._down_since is not None:
                 BROKER_RECONNECTS.inc()
-                log.warning("redis broker: reconnected after %.1fs", time.monotonic() - down_since)
-                down_since = None
+                log.warning(
+                    "redis broker: reconnected after %.1fs", time.monotonic() - self._down_since
+                )
+                self._down_since = None
                 backoff.reset()
-                # Subscriptions made during the outage may have missed events too.
-                self._interrupt_subscribers()
             if not message or message.get("type") != "message":
                 continue
             try:
@@ -456,6 +467,10 @@ class RedisBroker(Broker):
                 log.exception("redis broker: undecodable message dropped")
                 continue
             self._fanout(event)
+
+    @property
+    def available(self) -> bool:
+        return self._down_since is None
 
     def _interrupt_subscribers(self) -> None:
         subs = list(self._all) + [s for subs in self._by_loan.values() for s in subs]
