@@ -22,6 +22,7 @@ class RedisProcess:
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
+        self.down = False
 
     @property
     def url(self) -> str:
@@ -90,6 +91,7 @@ class AppProcess:
     port: int | None = None
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    down: bool = False
 
     @property
     def url(self) -> str:

@@ -223,7 +223,7 @@ class Clients:
         who: Person,
         replica: AppProcess | None = None,
     ) -> dict[str, Any] | None:
-        replica = replica or self.rng.choice(self.replicas)
+        replica = replica or self.rng.choice(self.live())
         rid = uuid.uuid4().hex
         t0 = time.perf_counter()
         try:
@@ -253,6 +253,11 @@ class Clients:
             return None
         self.report.calls.append(Call(op, rid, "ok", seconds))
         return data
+
+    def live(self) -> list[AppProcess]:
+        """The replicas a load balancer would send to (a killed one is out until
+        it answers /healthz again; requests already in flight still fail)."""
+        return [r for r in self.replicas if not r.down] or self.replicas
 
     async def create(self) -> None:
         b = self.rng.choice(self.borrowers)
@@ -409,6 +414,9 @@ class Watcher:
 async def watch(w: Watcher, stop: asyncio.Event) -> None:
     """A live subscriber that resubscribes when its subscription ends (as clients do)."""
     while not stop.is_set():
+        if w.replica.down:
+            await asyncio.sleep(0.3)
+            continue
         try:
             url = w.replica.url.replace("http://", "ws://") + "/graphql"
             async with connect(url, subprotocols=["graphql-transport-ws"], open_timeout=5) as ws:  # type: ignore[list-item]
@@ -488,7 +496,7 @@ async def run(
     work = workdir or Path(tempfile.mkdtemp(prefix="chaos-"))
     ddb = None
     if dynamodb_endpoint is None:
-        ddb = DynamoDBLocal().start()
+        ddb = DynamoDBLocal().start(timeout=180)
         dynamodb_endpoint = ddb.endpoint
     read_timeout = 2.0
     proxy = FaultProxy(dynamodb_endpoint).start_in_thread()
@@ -570,10 +578,13 @@ async def run(
             for at, name, proc in plan:
                 await asyncio.sleep(max(0.0, t0 + at * duration - time.monotonic()))
                 proc.kill()
+                proc.down = True
                 report.kills.append(name)
                 log(f"chaos: kill -9 {name} at {time.monotonic() - t0:.0f}s")
                 await asyncio.sleep(1.0)
                 await asyncio.to_thread(proc.start)
+                proc.down = False
+                log(f"chaos: {name} restarted at {time.monotonic() - t0:.0f}s")
 
         await asyncio.gather(*(client_loop(i) for i in range(clients)), killer())
         report.duration = time.monotonic() - t0
