@@ -534,6 +534,7 @@ async def run(
     watchers: list[Watcher] = []
     stop = asyncio.Event()
     tasks: list[asyncio.Task[Any]] = []
+    c: Clients | None = None
     try:
         await asyncio.gather(asyncio.to_thread(a.start), asyncio.to_thread(b.start))
         worker.start()
@@ -605,6 +606,8 @@ async def run(
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if c is not None:
+            await c.http.aclose()
         for p in procs:
             p.stop()
         redis.stop()
