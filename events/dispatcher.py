@@ -15,8 +15,9 @@ makes the tailer retry the whole batch with back-off: the stream position is
 not advanced, so nothing is silently lost (webhooks are at least once, and
 subscribers get the event once Redis is back; replicas that were cut off
 meanwhile end their subscriptions with a resubscribe error, see
-events/broker.py). Webhooks are enqueued before the publish, so a Redis outage
-does not hold back the deliveries of the batch in hand. Replays are harmless:
+events/broker.py). Events are published first (subscribers are the
+latency-sensitive consumers); webhooks of the batch are enqueued even when the
+publish failed, so a Redis outage does not hold back the batch in hand. Replays are harmless:
 hooks and subscribers see event ids they already had (subscriptions drop
 them), and deliveries are keyed by event id.
 """
@@ -142,10 +143,7 @@ class EventDispatcher:
                         await result
                 except Exception:
                     log.exception("invalidation hook %r failed on event %s", hook, event.id)
-        if self.fanout is not None:
-            created = await self.fanout.enqueue(events)
-            if created and self.deliverer is not None:
-                self.deliverer.notify()
+        failed: BaseException | None = None
         for event in events:
             try:
                 await self.broker.publish(event)
@@ -157,7 +155,16 @@ class EventDispatcher:
                     event.id,
                     exc,
                 )
-                raise PublishFailed(event.id) from exc
+                failed = exc
+                break
+        # Webhooks are enqueued even when the publish failed: they do not wait
+        # for Redis (a retried batch enqueues nothing twice).
+        if self.fanout is not None:
+            created = await self.fanout.enqueue(events)
+            if created and self.deliverer is not None:
+                self.deliverer.notify()
+        if failed is not None:
+            raise PublishFailed(str(failed)) from failed
         self.events_dispatched += len(events)
 
     # ------------------------------------------------------------ leadership + tailing
