@@ -135,27 +135,6 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
-AMBIGUOUS_CODES = frozenset(
-    {"InternalServerError", "ServiceUnavailable", "TransactionInProgressException"}
-)
-
-
-def is_ambiguous(exc: BaseException) -> bool:
-    """A write whose outcome is unknown (timed out, connection lost, 5xx, or the
-    same token still in progress): it may have been applied. Only an idempotent
-    request (a `TransactWriteItems` with its `ClientRequestToken`) may be re-sent."""
-    from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
-
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ConnectionClosedError | ReadTimeoutError):
-            return True
-        if _own_code(seen) in AMBIGUOUS_CODES:
-            return True
-        seen = getattr(seen, "cause", None) or seen.__cause__
-    return False
-
-
 @dataclass
 class Backoff:
     """Exponential back-off with full jitter for long-running loops."""

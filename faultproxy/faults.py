@@ -160,6 +160,11 @@ class Plan:
             self.requests.clear()
             self.injected.clear()
 
+    def note(self, operation: str) -> None:
+        """Count a request no fault may touch."""
+        with self.lock:
+            self.requests[operation] += 1
+
     def choose(self, operation: str) -> Rule | None:
         """The first rule that fires for this request (and count it)."""
         with self.lock:

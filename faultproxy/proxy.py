@@ -89,6 +89,8 @@ class FaultProxy:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._conns: set[asyncio.StreamWriter] = set()
+        # ClientRequestTokens of TransactWriteItems DynamoDB applied (insertion order).
+        self._applied: dict[str, None] = {}
 
     # ------------------------------------------------------------ lifecycle
     @property
@@ -216,10 +218,25 @@ class FaultProxy:
         headers = [(k, v) for k, v in request.headers if k.lower() not in _HOP]
         target = dict((k.lower(), v) for k, v in request.headers).get(b"x-amz-target", b"")
         operation = target.decode().rsplit(".", 1)[-1] or "Unknown"
+        token = _token(operation, body)
+        if token is not None and token in self._applied:
+            # DynamoDB answers a resend of a transaction it already applied
+            # (same ClientRequestToken, within 10 minutes) with success, without
+            # evaluating it again: no conflict or cancellation can be injected.
+            self.plan.note(operation)
+            return await self._forward(request, headers, body)
         rule = self.plan.choose(operation)
         if rule is None:
-            return await self._forward(request, headers, body)
-        return await self._inject(rule, operation, request, headers, body)
+            answer = await self._forward(request, headers, body)
+        else:
+            answer = await self._inject(rule, operation, request, headers, body)
+        return answer
+
+    def _remember(self, token: str | None) -> None:
+        if token is not None:
+            self._applied[token] = None
+            while len(self._applied) > 10_000:
+                self._applied.pop(next(iter(self._applied)))
 
     async def _inject(
         self,
@@ -286,6 +303,8 @@ class FaultProxy:
             log.warning("upstream %s failed: %s", self.upstream, exc)
             raise _Dropped from exc
         data = resp.content
+        if resp.status_code == 200:
+            self._remember(_token_of_target(request, body))
         out = [(k, v) for k, v in resp.headers.raw if k.lower() not in _HOP | {b"x-amz-crc32"}]
         out.append((b"x-amz-crc32", str(zlib.crc32(data) & 0xFFFFFFFF).encode()))
         out.append((b"content-length", str(len(data)).encode()))
@@ -307,6 +326,20 @@ class FaultProxy:
         except (ValueError, KeyError, TypeError) as exc:
             return _json_response(400, {"error": str(exc)})
         return _json_response(404, {"error": f"no control endpoint {method} {what}"})
+
+
+def _token(operation: str, body: bytes) -> str | None:
+    if operation != "TransactWriteItems":
+        return None
+    try:
+        return _loads(body).get("ClientRequestToken")
+    except ValueError:
+        return None
+
+
+def _token_of_target(request: h11.Request, body: bytes) -> str | None:
+    target = dict((k.lower(), v) for k, v in request.headers).get(b"x-amz-target", b"")
+    return _token(target.decode().rsplit(".", 1)[-1], body)
 
 
 def _loads(data: bytes) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from core import db
-from core.retry import RETRYABLE_TX_REASONS, is_ambiguous, retry_call
+from core.retry import RETRYABLE_TX_REASONS, is_transient, retry_call
 from services.common import MAX_TRANSACTION_ACTIONS, Retry
 
 log = logging.getLogger("loangraph.services.tx")
@@ -36,10 +36,10 @@ BEFORE_COMMIT_HOOKS: list[Callable[[Tx], None]] = []
 AFTER_COMMIT_HOOKS: list[Callable[[Tx], None]] = []
 
 RETRYABLE_REASONS = RETRYABLE_TX_REASONS
-# How long a change whose TransactWriteItems has an unknown outcome (timed out,
-# connection dropped, 5xx) after botocore's own retries is re-sent with the same
-# ClientRequestToken before the client gets SERVICE_UNAVAILABLE. Well inside
-# the token's 10 minutes.
+# How long a change whose TransactWriteItems keeps failing transiently
+# (throttled, 5xx, timed out, connection dropped) after botocore's own retries
+# is re-sent with the same ClientRequestToken before the client gets
+# SERVICE_UNAVAILABLE. Well inside the token's 10 minutes.
 TX_RETRY_DEADLINE_SECONDS = 6.0
 _GROUP_ORDER = ("check", "delete", "put", "update")
 
@@ -167,14 +167,12 @@ class Tx:
                 raise Retry(f"{self.operation}: {self.failed}") from None
             log.error("%s cancelled: %s", self.operation, self.failed or codes)
             raise exc
-        # Throttling (after botocore's retries: nothing was applied) reaches the
-        # client as SERVICE_UNAVAILABLE; an unknown outcome (timeout, dropped
-        # connection, 5xx) is re-sent by `commit` with the same token. Never
-        # rebuilt with a new token: that could apply the change twice.
+        # Throttling, 5xx, timeouts, dropped connections: re-sent by `commit`
+        # with the same token (an earlier attempt inside botocore's retries may
+        # have been applied: the token makes the resend harmless). Never rebuilt
+        # with a new token: that could apply the change twice.
         raise exc
 
 
 def _resend_same_request(exc: BaseException) -> bool:
-    """Re-send only when the outcome is unknown (botocore already retried
-    throttling: after it gives up, nothing was applied)."""
-    return not isinstance(exc, Retry) and is_ambiguous(exc)
+    return not isinstance(exc, Retry) and is_transient(exc)

@@ -42,9 +42,12 @@ def settings(fault_proxy: FaultProxy) -> Iterator[Settings]:
     s = make_settings(
         fault_proxy.endpoint,
         table_prefix=f"f{uuid.uuid4().hex[:8]}_",
-        db_read_timeout=1.0,
+        db_read_timeout=2.0,
         db_max_attempts=4,
     )
-    db.configure(s)
+    # Tables are created with the default (patient) timeouts: a loaded machine
+    # can take more than the tests' short read timeout to create one.
+    db.configure(s.with_(db_read_timeout=30.0, db_max_attempts=5))
     db.create_tables(s)
+    db.configure(s)
     yield s

@@ -53,12 +53,15 @@ def settings(fault_proxy):
     s = make_settings(
         fault_proxy.endpoint,
         table_prefix=f"f{uuid.uuid4().hex[:8]}_",
-        db_read_timeout=1.0,
+        db_read_timeout=2.0,
         db_max_attempts=3,
         cache_ttl_seconds=0,
     )
-    db.configure(s)
+    # Tables are created with the default (patient) timeouts: a loaded machine
+    # can take more than the tests' short read timeout to create one.
+    db.configure(s.with_(db_read_timeout=30.0, db_max_attempts=5))
     db.create_tables(s)
+    db.configure(s)
     return s
 
 
@@ -135,7 +138,7 @@ async def test_a_transaction_applied_but_unanswered_is_not_applied_twice(
     # connection dropped): botocore resends the same request, same token; past
     # botocore's 3 attempts (times=5) the Tx resends it with the same token.
     fault_proxy.set_rules(
-        [{"kind": kind, "targets": ["TransactWriteItems"], "first": times, "delay": 2.5}]
+        [{"kind": kind, "targets": ["TransactWriteItems"], "first": times, "delay": 3.5}]
     )
     r = await gql(
         client,

@@ -95,6 +95,19 @@ def test_transaction_conflict_has_one_reason_per_item(fault_proxy, ddb, table) -
     assert fault_proxy.injected() == 1
 
 
+def test_a_resent_applied_transaction_is_answered_as_dynamodb_does(fault_proxy, ddb, table) -> None:
+    token = "t-" + uuid.uuid4().hex
+    items = [{"Put": {"TableName": table, "Item": {"pk": {"S": token}}}}]
+    ddb.transact_write_items(TransactItems=items, ClientRequestToken=token)
+    fault_proxy.set_rules([{"kind": "transaction_conflict"}, {"kind": "throttling"}])
+    # Same token: DynamoDB answers success without evaluating it again, so no
+    # fault is injected; a new token is fair game.
+    ddb.transact_write_items(TransactItems=items, ClientRequestToken=token)
+    with pytest.raises(ClientError):
+        ddb.transact_write_items(TransactItems=items, ClientRequestToken=token + "x")
+    assert fault_proxy.injected() == 1
+
+
 def test_unprocessed_keys_are_the_withheld_ones(fault_proxy, ddb, table) -> None:
     fault_proxy.set_rules([{"kind": "unprocessed_keys", "first": 1, "keep": 0.5}])
     keys = [{"pk": {"S": f"k{i}"}} for i in range(6)]
