@@ -53,6 +53,9 @@ APPLIES_TO: dict[str, frozenset[str]] = {
     "expired_iterator": frozenset({"GetRecords"}),
 }
 
+# Faults of the network, not of DynamoDB's answer: they can hit any request.
+NETWORK_KINDS = frozenset({"latency", "slow", "drop", "drop_after"})
+
 KINDS = frozenset(
     set(ERRORS)
     | {
@@ -160,16 +163,14 @@ class Plan:
             self.requests.clear()
             self.injected.clear()
 
-    def note(self, operation: str) -> None:
-        """Count a request no fault may touch."""
-        with self.lock:
-            self.requests[operation] += 1
-
-    def choose(self, operation: str) -> Rule | None:
-        """The first rule that fires for this request (and count it)."""
+    def choose(self, operation: str, *, network_only: bool = False) -> Rule | None:
+        """The first rule that fires for this request (and count it).
+        `network_only`: only network faults may hit it (see NETWORK_KINDS)."""
         with self.lock:
             self.requests[operation] += 1
             for rule in self.rules:
+                if network_only and rule.kind not in NETWORK_KINDS:
+                    continue
                 if rule.matches(operation) and rule.fires(self.rng):
                     self.injected[(rule.kind, operation)] += 1
                     return rule

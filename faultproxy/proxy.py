@@ -219,13 +219,11 @@ class FaultProxy:
         target = dict((k.lower(), v) for k, v in request.headers).get(b"x-amz-target", b"")
         operation = target.decode().rsplit(".", 1)[-1] or "Unknown"
         token = _token(operation, body)
-        if token is not None and token in self._applied:
-            # DynamoDB answers a resend of a transaction it already applied
-            # (same ClientRequestToken, within 10 minutes) with success, without
-            # evaluating it again: no conflict or cancellation can be injected.
-            self.plan.note(operation)
-            return await self._forward(request, headers, body)
-        rule = self.plan.choose(operation)
+        # DynamoDB answers a resend of a transaction it already applied (same
+        # ClientRequestToken, within 10 minutes) with success, without evaluating
+        # it again: only network faults can hit it, no DynamoDB error.
+        applied = token is not None and token in self._applied
+        rule = self.plan.choose(operation, network_only=applied)
         if rule is None:
             answer = await self._forward(request, headers, body)
         else:

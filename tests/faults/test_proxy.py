@@ -99,13 +99,19 @@ def test_a_resent_applied_transaction_is_answered_as_dynamodb_does(fault_proxy, 
     token = "t-" + uuid.uuid4().hex
     items = [{"Put": {"TableName": table, "Item": {"pk": {"S": token}}}}]
     ddb.transact_write_items(TransactItems=items, ClientRequestToken=token)
-    fault_proxy.set_rules([{"kind": "transaction_conflict"}, {"kind": "throttling"}])
+    fault_proxy.set_rules(
+        [{"kind": "transaction_conflict"}, {"kind": "throttling"}, {"kind": "latency", "every": 2}]
+    )
     # Same token: DynamoDB answers success without evaluating it again, so no
-    # fault is injected; a new token is fair game.
+    # DynamoDB error is injected (network faults still are); a new token is fair game.
+    ddb.transact_write_items(TransactItems=items, ClientRequestToken=token)
     ddb.transact_write_items(TransactItems=items, ClientRequestToken=token)
     with pytest.raises(ClientError):
         ddb.transact_write_items(TransactItems=items, ClientRequestToken=token + "x")
-    assert fault_proxy.injected() == 1
+    assert fault_proxy.plan.stats()["injected"] == {
+        "latency": {"TransactWriteItems": 1},
+        "transaction_conflict": {"TransactWriteItems": 1},
+    }
 
 
 def test_unprocessed_keys_are_the_withheld_ones(fault_proxy, ddb, table) -> None:
