@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup serve test fuzz bench lint schema clean
+.PHONY: setup serve test fuzz bench chaos lint schema clean
 
 setup:
 	@bash scripts/setup.sh
@@ -23,6 +23,10 @@ fuzz: setup
 
 bench: setup
 	$(PY) -m bench
+
+# Minutes of load with DynamoDB faults and kill -9s; prints a table, fails on a broken invariant.
+chaos: setup
+	$(PY) -m chaos $(CHAOS_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

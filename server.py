@@ -434,16 +434,46 @@ async def _wire_cache_invalidation(runtime: Any) -> Any:
     if runtime.dispatcher is not None:
         runtime.add_invalidation_hook(cache.on_event)
         return None
-    sub = runtime.broker.subscribe_all()
+    # It restarts itself when its subscription ends (fell behind, or the broker
+    # lost Redis): invalidations may have been missed, so the cache is cleared.
+    from events.broker import (
+        INVALIDATION_RESTARTS,
+        SubscriptionInterrupted,
+        SubscriptionOverflow,
+    )
+
+    stopping = asyncio.Event()
+    current: list[Any] = []
 
     async def consume() -> None:
-        async for event in sub:
-            cache.on_event(event)
+        ended = False  # the previous subscription ended: events may have been missed
+        while not stopping.is_set():
+            try:
+                sub = runtime.broker.subscribe_all()
+            except SubscriptionInterrupted:  # the broker is reconnecting
+                await asyncio.sleep(0.2)
+                continue
+            current[:] = [sub]
+            if ended:
+                cache.CACHE.clear()
+                INVALIDATION_RESTARTS.inc()
+                log.warning("cache invalidation feed resumed; the cache was cleared")
+            try:
+                async for event in sub:
+                    cache.on_event(event)
+            except (SubscriptionOverflow, SubscriptionInterrupted) as exc:
+                log.warning("cache invalidation feed ended (%s); resubscribing", exc)
+            finally:
+                sub.close()
+            ended = True
+            await asyncio.sleep(0.05)
 
     task = asyncio.create_task(consume(), name="cache-invalidation")
 
     async def stop() -> None:
-        sub.close()
+        stopping.set()
+        for sub in current:
+            sub.close()
         task.cancel()
 
     return stop

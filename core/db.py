@@ -23,6 +23,7 @@ from pynamodb.exceptions import TableError
 from pynamodb.models import Model
 
 import models
+from core.retry import botocore_retries
 from core.settings import Settings
 
 log = logging.getLogger("loangraph.db")
@@ -195,7 +196,15 @@ def configure(settings: Settings) -> None:
         globals()["_executor"] = None
     _threads = settings.db_threads
     models.configure(settings)
-    key = (settings.dynamodb_endpoint, settings.aws_region, settings.db_threads)
+    key = (
+        settings.dynamodb_endpoint,
+        settings.aws_region,
+        settings.db_threads,
+        settings.db_retry_mode,
+        settings.db_max_attempts,
+        settings.db_connect_timeout,
+        settings.db_read_timeout,
+    )
     conn = _connections.get(key)
     if conn is None:
         conn = _connections[key] = _new_connection(settings)
@@ -222,9 +231,10 @@ def _new_connection(s: Settings) -> Connection:
         region=s.aws_region,
         host=s.dynamodb_endpoint,
         max_pool_connections=max(s.db_threads + 8, 10),
-        max_retry_attempts=3,
-        connect_timeout_seconds=2,
-        read_timeout_seconds=10,
+        # Retries: botocore's standard/adaptive mode (core/retry.py).
+        retry_configuration=botocore_retries(s),
+        connect_timeout_seconds=s.db_connect_timeout,
+        read_timeout_seconds=s.db_read_timeout,
         **kwargs,
     )
     instrument_client(conn.client)

@@ -80,6 +80,12 @@ class Settings:
     server_events: str = "auto"
     create_tables: bool = True
     db_threads: int = 32
+    # botocore retries of every DynamoDB call (core/retry.py): standard or adaptive
+    # mode, attempts in all (first one included), socket timeouts in seconds.
+    db_retry_mode: str = "standard"
+    db_max_attempts: int = 5
+    db_connect_timeout: float = 2.0
+    db_read_timeout: float = 10.0
     log_level: str = "INFO"
     # json (one object per line) or text; every process (server, worker, CLI) uses it.
     log_format: str = "json"
@@ -137,6 +143,10 @@ class Settings:
             server_events=(_env("SERVER_EVENTS", d.server_events) or "auto").strip().lower(),
             create_tables=_bool("CREATE_TABLES", d.create_tables),
             db_threads=int(_env("DB_THREADS", str(d.db_threads))),
+            db_retry_mode=(_env("DB_RETRY_MODE", d.db_retry_mode) or "standard").lower(),
+            db_max_attempts=int(_env("DB_MAX_ATTEMPTS", str(d.db_max_attempts))),
+            db_connect_timeout=float(_env("DB_CONNECT_TIMEOUT", str(d.db_connect_timeout))),
+            db_read_timeout=float(_env("DB_READ_TIMEOUT", str(d.db_read_timeout))),
             log_level=_env("LOG_LEVEL", d.log_level),
             ws_init_timeout_seconds=float(
                 _env("WS_INIT_TIMEOUT_SECONDS", str(d.ws_init_timeout_seconds))
@@ -157,6 +167,7 @@ class Settings:
             "persisted_queries": ("apq", "allowlist", "off"),
             "server_events": ("auto", "always", "never"),
             "log_format": ("json", "text"),
+            "db_retry_mode": ("standard", "adaptive"),
         }
         for name, allowed in choices.items():
             value = getattr(self, name)

@@ -35,6 +35,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client import Counter
+
+from core.errors import CodedError
+from core.retry import Backoff, retry_call_async
 from events.types import DomainEvent
 
 log = logging.getLogger("loangraph.events.broker")
@@ -46,6 +50,39 @@ _CLOSE = object()
 
 class SubscriptionOverflow(Exception):
     """The subscriber fell too far behind; it was dropped (resubscribe and re-read)."""
+
+
+class SubscriptionInterrupted(CodedError):
+    """The event bus was cut off (Redis outage): events may have been missed, so
+    the subscription ends with this error instead of carrying on with a gap."""
+
+    code = "SERVICE_UNAVAILABLE"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or "Live updates were interrupted (the event bus reconnected) and some may "
+            "have been missed; subscribe again to get the current state",
+            retryable=True,
+        )
+
+
+BROKER_OUTAGES: Any = Counter(
+    "loangraph_broker_outages",
+    "Times this process lost its connection to the event bus (Redis)",
+)
+BROKER_RECONNECTS: Any = Counter(
+    "loangraph_broker_reconnects",
+    "Times this process reconnected to the event bus after an outage",
+)
+INVALIDATION_RESTARTS: Any = Counter(
+    "loangraph_cache_invalidation_restarts",
+    "Times a replica's cache-invalidation consumer resubscribed (its cache was cleared)",
+)
+SUBSCRIPTIONS_INTERRUPTED: Any = Counter(
+    "loangraph_subscriptions_interrupted",
+    "Subscriptions ended with a resubscribe error because the event bus was cut off",
+)
 
 
 @dataclass
@@ -91,6 +128,7 @@ class Subscription(AsyncIterator[DomainEvent]):
         self._orders: dict[str, _LoanOrder] = {}
         self._closed = False
         self.overflowed = False
+        self.error: BaseException | None = None
         self.dropped_late = 0
         if loan_id is not None and after_seq is not None:
             self._orders[loan_id] = _LoanOrder(last=after_seq)
@@ -123,6 +161,13 @@ class Subscription(AsyncIterator[DomainEvent]):
             log.warning("subscriber for %s fell behind; dropping it", self.loan_id or "all loans")
             self.overflowed = True
             self._close_nowait()
+
+    def interrupt(self, error: BaseException) -> None:
+        """End the subscription with `error` once what it already has is consumed."""
+        if self._closed:
+            return
+        self.error = error
+        self._close_nowait()
 
     def _close_nowait(self) -> None:
         self._closed = True
@@ -208,6 +253,8 @@ class Subscription(AsyncIterator[DomainEvent]):
                 return self._ready.popleft()
             deadline = self._next_deadline()
             if self._closed and self._inbox.empty():
+                if self.error is not None:
+                    raise self.error
                 if self.overflowed:
                     raise SubscriptionOverflow("subscriber fell behind")
                 raise StopAsyncIteration
@@ -271,7 +318,13 @@ class Broker:
     ) -> Subscription:
         """Events of `loan_id` (or all loans when None) from now on, in `seq` order.
 
-        `after_seq`: the seq of the state the caller already shows; only later events come."""
+        `after_seq`: the seq of the state the caller already shows; only later events come.
+        Raises `SubscriptionInterrupted` while the broker is cut off from its bus."""
+        if not self.available:
+            raise SubscriptionInterrupted(
+                "Live updates are unavailable right now (the event bus is reconnecting); "
+                "subscribe again shortly"
+            )
         sub = Subscription(
             self, loan_id, after_seq=after_seq, gap_wait=self.gap_wait, queue_size=self.queue_size
         )
@@ -280,6 +333,11 @@ class Broker:
         else:
             self._by_loan.setdefault(loan_id, set()).add(sub)
         return sub
+
+    @property
+    def available(self) -> bool:
+        """False while events published elsewhere cannot reach this process."""
+        return True
 
     def subscribe_all(self) -> Subscription:
         return self.subscribe(None)
@@ -323,6 +381,7 @@ class RedisBroker(Broker):
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._running = False
+        self._down_since: float | None = None
 
     async def start(self) -> None:
         import redis.asyncio as aioredis
@@ -359,34 +418,47 @@ class RedisBroker(Broker):
         if self._redis is None:
             raise RuntimeError("RedisBroker.start() was not awaited")
         payload = event.to_json()
-        for attempt in range(3):
-            try:
-                await self._redis.publish(self.channel, payload)
-                return
-            except (RedisConnectionError, RedisTimeoutError):
-                if attempt == 2:
-                    raise
-                await asyncio.sleep(0.1 * (attempt + 1))
+        # A short retry for a blip (redis-py reconnects on the next command); a
+        # longer outage fails the publish, and the dispatcher keeps the batch.
+        await retry_call_async(
+            "broker.publish",
+            lambda: self._redis.publish(self.channel, payload),
+            deadline=1.0,
+            base=0.05,
+            cap=0.3,
+            retry_on=lambda e: isinstance(e, RedisConnectionError | RedisTimeoutError | OSError),
+        )
 
     async def _read(self) -> None:
         from redis.exceptions import RedisError
 
-        delay = 0.1
+        backoff = Backoff(base=0.1, cap=2.0)
         while self._running:
             try:
+                if self._down_since is not None:
+                    await self._pubsub.subscribe(self.channel)
                 message = await self._pubsub.get_message(
                     ignore_subscribe_messages=True, timeout=1.0
                 )
-                delay = 0.1
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
-                log.warning("redis broker: %s; reconnecting in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                with contextlib.suppress(Exception):
-                    await self._pubsub.subscribe(self.channel)
+                if self._down_since is None:
+                    self._down_since = time.monotonic()
+                    BROKER_OUTAGES.inc()
+                    log.warning("redis broker: connection lost (%s); reconnecting", exc)
+                    # Whatever is published until we are back never reaches this
+                    # process: end live subscriptions with a clear error now.
+                    self._interrupt_subscribers()
+                await asyncio.sleep(backoff.next())
                 continue
+            if self._down_since is not None:
+                BROKER_RECONNECTS.inc()
+                log.warning(
+                    "redis broker: reconnected after %.1fs", time.monotonic() - self._down_since
+                )
+                self._down_since = None
+                backoff.reset()
             if not message or message.get("type") != "message":
                 continue
             try:
@@ -395,6 +467,18 @@ class RedisBroker(Broker):
                 log.exception("redis broker: undecodable message dropped")
                 continue
             self._fanout(event)
+
+    @property
+    def available(self) -> bool:
+        return self._down_since is None
+
+    def _interrupt_subscribers(self) -> None:
+        subs = list(self._all) + [s for subs in self._by_loan.values() for s in subs]
+        for sub in subs:
+            sub.interrupt(SubscriptionInterrupted())
+        if subs:
+            SUBSCRIPTIONS_INTERRUPTED.inc(len(subs))
+            log.warning("redis broker: %d subscriptions told to resubscribe", len(subs))
 
 
 def build_broker(settings: Any) -> Broker:

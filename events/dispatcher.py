@@ -9,12 +9,17 @@ worker, or a restarted one after a kill -9) takes over when the lease runs
 out, from the checkpoints. Who starts dispatchers is decided in
 `events.runtime`.
 
-Failures: an invalidation hook or the broker failing is logged and does not
-hold events back (subscriptions are a live view; their clients re-read on
-reconnect); enqueueing webhooks failing makes the tailer retry the whole batch
-(never skipped: webhooks are at least once). Replays are harmless: hooks and
-subscribers see event ids they already had (subscriptions drop them), and
-deliveries are keyed by event id.
+Failures: an invalidation hook failing is logged and does not hold events
+back. Enqueueing webhooks or publishing to the broker failing (Redis down)
+makes the tailer retry the whole batch with back-off: the stream position is
+not advanced, so nothing is silently lost (webhooks are at least once, and
+subscribers get the event once Redis is back; replicas that were cut off
+meanwhile end their subscriptions with a resubscribe error, see
+events/broker.py). Events are published first (subscribers are the
+latency-sensitive consumers); webhooks of the batch are enqueued even when the
+publish failed, so a Redis outage does not hold back the batch in hand. Replays are harmless:
+hooks and subscribers see event ids they already had (subscriptions drop
+them), and deliveries are keyed by event id.
 """
 
 from __future__ import annotations
@@ -29,14 +34,28 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from prometheus_client import Counter
+
+from core.retry import Backoff
 from events.broker import Broker
-from events.stream import Backoff, StreamLease, StreamTailer
+from events.stream import StreamLease, StreamTailer
 from events.types import DomainEvent, audit_entry_from_record
 from events.webhooks import WebhookDeliverer, WebhookFanout
 
 log = logging.getLogger("loangraph.events.dispatcher")
 
 InvalidationHook = Callable[[DomainEvent], Any]
+
+PUBLISH_FAILURES: Any = Counter(
+    "loangraph_event_publish_failures",
+    "Broker publishes that failed (the batch was retried, the checkpoint held)",
+)
+
+
+class PublishFailed(Exception):
+    """The broker could not take an event: the tailer retries the batch."""
+
+
 DEFAULT_STREAM_LEASE_SECONDS = 15.0
 
 
@@ -124,15 +143,28 @@ class EventDispatcher:
                         await result
                 except Exception:
                     log.exception("invalidation hook %r failed on event %s", hook, event.id)
+        failed: BaseException | None = None
         for event in events:
             try:
                 await self.broker.publish(event)
-            except Exception:
-                log.exception("broker publish failed for event %s", event.id)
+            except Exception as exc:
+                PUBLISH_FAILURES.inc()
+                log.warning(
+                    "broker publish failed for event %s (%s): the batch is kept and retried; "
+                    "the stream position does not advance",
+                    event.id,
+                    exc,
+                )
+                failed = exc
+                break
+        # Webhooks are enqueued even when the publish failed: they do not wait
+        # for Redis (a retried batch enqueues nothing twice).
         if self.fanout is not None:
             created = await self.fanout.enqueue(events)
             if created and self.deliverer is not None:
                 self.deliverer.notify()
+        if failed is not None:
+            raise PublishFailed(str(failed)) from failed
         self.events_dispatched += len(events)
 
     # ------------------------------------------------------------ leadership + tailing

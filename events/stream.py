@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -42,18 +41,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from core import db
+from core.retry import TRANSIENT_CODES, Backoff, botocore_retries
 from models import AuditEntry, StreamCheckpoint
 
 log = logging.getLogger("loangraph.events.stream")
 
-THROTTLE_CODES = {
-    "LimitExceededException",
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "InternalServerError",
-    "ServiceUnavailable",
-}
 LEASE_KEY = "__dispatcher_lease__"
 
 try:  # metrics are optional in the sense that a second registry must not crash us
@@ -68,6 +60,12 @@ try:  # metrics are optional in the sense that a second registry must not crash 
     )
 except ValueError:  # pragma: no cover - already registered (module reloaded)
     LAG_GAUGE = RECORDS_COUNTER = None
+ITERATOR_RENEWALS: Any = Counter(
+    "loangraph_stream_iterator_renewals",
+    "Shard iterators re-acquired from the last handled position, by reason "
+    "(expired, throttled, error)",
+    ["reason"],
+)
 
 
 def utcnow() -> datetime:
@@ -92,9 +90,9 @@ def streams_client(settings: Any | None = None) -> Any:
     kwargs: dict[str, Any] = {
         "region_name": s.aws_region,
         "config": Config(
-            retries={"max_attempts": 3, "mode": "standard"},
-            connect_timeout=2,
-            read_timeout=10,
+            retries=botocore_retries(s),
+            connect_timeout=s.db_connect_timeout,
+            read_timeout=s.db_read_timeout,
             max_pool_connections=32,
         ),
     }
@@ -115,21 +113,6 @@ def error_code(exc: BaseException) -> str | None:
     if isinstance(exc, ClientError):
         return exc.response.get("Error", {}).get("Code")
     return None
-
-
-@dataclass
-class Backoff:
-    base: float = 0.1
-    cap: float = 5.0
-    attempt: int = 0
-
-    def next(self) -> float:
-        delay = min(self.cap, self.base * (2**self.attempt))
-        self.attempt += 1
-        return delay * (0.5 + random.random() / 2)
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 @dataclass
@@ -306,6 +289,7 @@ class StreamTailer:
                 except ClientError as exc:
                     code = error_code(exc)
                     if code == "ExpiredIteratorException":
+                        ITERATOR_RENEWALS.labels("expired").inc()
                         log.info(
                             "shard %s: iterator expired; resuming after %s",
                             state.shard_id,
@@ -338,13 +322,29 @@ class StreamTailer:
                         self._refresh.set()
                         return
                     delay = backoff.next()
-                    level = logging.INFO if code in THROTTLE_CODES else logging.WARNING
-                    log.log(level, "shard %s: %s; backing off %.2fs", state.shard_id, code, delay)
+                    level = logging.INFO if code in TRANSIENT_CODES else logging.WARNING
+                    log.log(
+                        level,
+                        "shard %s: %s after botocore's retries; backing off %.2fs and "
+                        "resuming after %s",
+                        state.shard_id,
+                        code,
+                        delay,
+                        state.position,
+                    )
+                    # The iterator may be stale by the time we come back: renew it
+                    # from the last handled record (never skips, never repeats).
+                    iterator = None
+                    ITERATOR_RENEWALS.labels(
+                        "throttled" if code in TRANSIENT_CODES else "error"
+                    ).inc()
                     await self._sleep(delay)
                     continue
                 except BotoCoreError as exc:
                     delay = backoff.next()
                     log.warning("shard %s: %s; backing off %.2fs", state.shard_id, exc, delay)
+                    iterator = None
+                    ITERATOR_RENEWALS.labels("error").inc()
                     await self._sleep(delay)
                     continue
 

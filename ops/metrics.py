@@ -41,6 +41,8 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
+from core import retry
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 DB_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 MAX_OPERATION_NAMES = 200
@@ -84,6 +86,12 @@ DB_THROTTLES = Counter(
     "DynamoDB attempts refused by throttling (each retried attempt counts), by operation",
     ["operation"],
 )
+DB_FAILED_ATTEMPTS = Counter(
+    "loangraph_dynamodb_failed_attempts",
+    "DynamoDB attempts that failed (throttled, 5xx, timed out, dropped...), retried by "
+    "botocore or final, by operation and error code",
+    ["operation", "code"],
+)
 DB_ERRORS = Counter(
     "loangraph_dynamodb_errors_total",
     "DynamoDB API calls that failed after retries, by operation and error code",
@@ -101,11 +109,7 @@ WEBHOOK_DELIVERIES = Counter(
     ["status"],
 )
 
-THROTTLE_CODES = {
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-}
+THROTTLE_CODES = retry.THROTTLE_CODES
 _NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]{0,63}$")
 _names: set[str] = set()
 _names_lock = threading.Lock()
@@ -169,6 +173,7 @@ def on_db_call(operation: str, seconds: float, error: str | None) -> None:
 
 def on_db_attempt_failed(operation: str, error: str) -> None:
     """core.db ATTEMPT_LISTENERS: one failed attempt (retried or final)."""
+    DB_FAILED_ATTEMPTS.labels(operation, error).inc()
     if error in THROTTLE_CODES:
         DB_THROTTLES.labels(operation).inc()
 

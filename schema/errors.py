@@ -117,20 +117,20 @@ class ErrorBoundary(SchemaExtension):
 
 def _classify(exc: BaseException | None) -> tuple[str, str]:
     """Database outages are SERVICE_UNAVAILABLE (retry later), the rest internal."""
-    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+    from botocore.exceptions import BotoCoreError, EndpointConnectionError
     from pynamodb.exceptions import PynamoDBConnectionError, PynamoDBException
 
+    from core.retry import THROTTLE_CODES, error_code, is_transient
+
+    if exc is not None and is_transient(exc):
+        code = error_code(exc) or ""
+        if code in THROTTLE_CODES:
+            return "SERVICE_UNAVAILABLE", "The database is throttling; retry shortly"
+        return "SERVICE_UNAVAILABLE", "The database is unavailable; retry shortly"
     seen = exc
     while seen is not None:
         if isinstance(seen, EndpointConnectionError | PynamoDBConnectionError):
             return "SERVICE_UNAVAILABLE", "The database is unavailable; retry shortly"
-        if isinstance(seen, ClientError):
-            code = seen.response.get("Error", {}).get("Code", "")
-            if "Throttl" in code or code in {
-                "ProvisionedThroughputExceededException",
-                "RequestLimitExceeded",
-            }:
-                return "SERVICE_UNAVAILABLE", "The database is throttling; retry shortly"
         if isinstance(seen, BotoCoreError) and "connect" in str(seen).lower():
             return "SERVICE_UNAVAILABLE", "The database is unavailable; retry shortly"
         if isinstance(seen, PynamoDBException) and getattr(seen, "cause", None) is not None:

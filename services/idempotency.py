@@ -81,7 +81,7 @@ def _claim(skey: str, body_hash: str, now: datetime) -> Claim:
         item.save(IdempotencyKey.key.does_not_exist() | (IdempotencyKey.expires_at < now))
         return Claim(skey)
     except PutError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
+        if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
             raise
     try:
         existing = IdempotencyKey.get(skey, consistent_read=True)
@@ -96,7 +96,7 @@ def _claim(skey: str, body_hash: str, now: datetime) -> Claim:
     try:  # take over a claim whose owner died, exactly once
         item.save(IdempotencyKey.created_at == existing.created_at)
     except PutError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
+        if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
             raise
         raise IdempotencyInProgress() from None
     return Claim(skey)

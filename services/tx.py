@@ -24,6 +24,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from core import db
+from core.retry import RETRYABLE_TX_REASONS, is_transient, retry_call
 from services.common import MAX_TRANSACTION_ACTIONS, Retry
 
 log = logging.getLogger("loangraph.services.tx")
@@ -34,13 +35,12 @@ BEFORE_COMMIT_HOOKS: list[Callable[[Tx], None]] = []
 # Called after a successful commit (tests, metrics).
 AFTER_COMMIT_HOOKS: list[Callable[[Tx], None]] = []
 
-RETRYABLE_REASONS = {
-    "ConditionalCheckFailed",
-    "TransactionConflict",
-    "ThrottlingError",
-    "ProvisionedThroughputExceeded",
-    "RequestLimitExceeded",
-}
+RETRYABLE_REASONS = RETRYABLE_TX_REASONS
+# How long a change whose TransactWriteItems keeps failing transiently
+# (throttled, 5xx, timed out, connection dropped) after botocore's own retries
+# is re-sent with the same ClientRequestToken before the client gets
+# SERVICE_UNAVAILABLE. Well inside the token's 10 minutes.
+TX_RETRY_DEADLINE_SECONDS = 6.0
 _GROUP_ORDER = ("check", "delete", "put", "update")
 
 
@@ -119,10 +119,22 @@ class Tx:
                 f"{self.operation}: {len(self.actions)} actions exceed "
                 f"DynamoDB's {MAX_TRANSACTION_ACTIONS}"
             )
+        # One token for every attempt of this change: botocore's retries (after a
+        # timeout or a dropped connection) and ours below resend the same request,
+        # and DynamoDB applies a token at most once (for 10 minutes).
+        token = str(uuid.uuid4())
+        retry_call(
+            f"tx:{self.operation}",
+            lambda: self._send(token),
+            deadline=TX_RETRY_DEADLINE_SECONDS,
+            retry_on=_resend_same_request,
+        )
+        for hook in list(AFTER_COMMIT_HOOKS):
+            hook(self)
+
+    def _send(self, token: str) -> None:
         try:
-            with TransactWrite(
-                connection=db.tx_connection(), client_request_token=str(uuid.uuid4())
-            ) as tw:
+            with TransactWrite(connection=db.tx_connection(), client_request_token=token) as tw:
                 for a in self.actions:
                     if a.kind == "put":
                         tw.save(a.model, condition=a.condition)
@@ -138,11 +150,10 @@ class Tx:
                     hook(self)
         except TransactWriteError as exc:
             self._raise_for(exc)
-        for hook in list(AFTER_COMMIT_HOOKS):
-            hook(self)
 
     def _raise_for(self, exc: TransactWriteError) -> None:
-        code = exc.cause_response_code
+        # (PynamoDB raises AttributeError here for transport errors: no response.)
+        code = getattr(exc, "cause_response_code", None)
         if code == "TransactionCanceledException":
             reasons = list(exc.cancellation_reasons or [])
             order = self._wire_order()
@@ -156,11 +167,12 @@ class Tx:
                 raise Retry(f"{self.operation}: {self.failed}") from None
             log.error("%s cancelled: %s", self.operation, self.failed or codes)
             raise exc
-        if code in {
-            "TransactionInProgressException",
-            "ThrottlingException",
-            "ProvisionedThroughputExceededException",
-            "RequestLimitExceeded",
-        }:
-            raise Retry(f"{self.operation}: {code}") from None
+        # Throttling, 5xx, timeouts, dropped connections: re-sent by `commit`
+        # with the same token (an earlier attempt inside botocore's retries may
+        # have been applied: the token makes the resend harmless). Never rebuilt
+        # with a new token: that could apply the change twice.
         raise exc
+
+
+def _resend_same_request(exc: BaseException) -> bool:
+    return not isinstance(exc, Retry) and is_transient(exc)

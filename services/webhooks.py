@@ -237,7 +237,7 @@ def delete_webhook(actor: Actor, webhook_id: str) -> Webhook:
         tx.commit()
     except (Retry, TransactWriteError) as exc:
         if isinstance(exc, TransactWriteError) and (
-            exc.cause_response_code != "TransactionCanceledException"
+            getattr(exc, "cause_response_code", None) != "TransactionCanceledException"
         ):
             raise
         raise DomainError(
