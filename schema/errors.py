@@ -129,12 +129,15 @@ def _classify(exc: BaseException | None) -> tuple[str, str]:
         return "SERVICE_UNAVAILABLE", "The database is unavailable; retry shortly"
     seen = exc
     while seen is not None:
+        # PynamoDB's GetError, PutError... are PynamoDBConnectionErrors whatever
+        # their cause: follow the cause first, so a request DynamoDB refused
+        # (e.g. a ValidationException) is not reported as an outage.
+        if isinstance(seen, PynamoDBException) and getattr(seen, "cause", None) is not None:
+            seen = seen.cause  # type: ignore[assignment]
+            continue
         if isinstance(seen, EndpointConnectionError | PynamoDBConnectionError):
             return "SERVICE_UNAVAILABLE", "The database is unavailable; retry shortly"
         if isinstance(seen, BotoCoreError) and "connect" in str(seen).lower():
             return "SERVICE_UNAVAILABLE", "The database is unavailable; retry shortly"
-        if isinstance(seen, PynamoDBException) and getattr(seen, "cause", None) is not None:
-            seen = seen.cause  # type: ignore[assignment]
-            continue
         seen = seen.__cause__
     return "INTERNAL_SERVER_ERROR", "Internal server error"
