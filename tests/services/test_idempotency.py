@@ -23,7 +23,7 @@ async def test_first_request_claims_then_replays(settings):
     again = await begin("u1", "key-1", "hash-a")
     # then the first response is replayed
     assert again.is_replay and again.replay == {"data": {"createLoan": {"loan": {"id": "x"}}}}
-    stored = IdempotencyKey.get("u1#key-1", consistent_read=True)
+    stored = IdempotencyKey.get(idempotency.storage_key("u1", "key-1"), consistent_read=True)
     assert stored.expires_at - stored.created_at >= timedelta(hours=23, minutes=59)
 
 
