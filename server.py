@@ -350,15 +350,18 @@ async def _wire_cache_invalidation(runtime: Any) -> Any:
     import asyncio
 
     from guards import cache
+    from loaders import page_cache
 
     if runtime.dispatcher is not None:
         runtime.add_invalidation_hook(cache.on_event)
+        runtime.add_invalidation_hook(page_cache.on_event)
         return None
     sub = runtime.broker.subscribe_all()
 
     async def consume() -> None:
         async for event in sub:
             cache.on_event(event)
+            page_cache.on_event(event)
 
     task = asyncio.create_task(consume(), name="cache-invalidation")
 

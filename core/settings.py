@@ -41,6 +41,10 @@ class Settings:
     rate_limit_points: int = 5000
     rate_limit_backend: str = "memory"
     cache_ttl_seconds: float = 5.0
+    # The page cache (loaders.page_cache): rows held (a page weighs its rows + 1;
+    # 0 turns it off) and how long a page may outlive a missed event.
+    page_cache_size: int = 20_000
+    page_cache_ttl_seconds: float = 60.0
     # apq (automatic persisted queries), allowlist (only registered documents run), off
     persisted_queries: str = "apq"
     webhook_allow_private: bool = False
@@ -81,6 +85,10 @@ class Settings:
             rate_limit_points=int(_env("RATE_LIMIT_POINTS", str(d.rate_limit_points))),
             rate_limit_backend=(_env("RATE_LIMIT_BACKEND", d.rate_limit_backend) or "memory").lower(),
             cache_ttl_seconds=float(_env("CACHE_TTL_SECONDS", str(d.cache_ttl_seconds))),
+            page_cache_size=int(_env("PAGE_CACHE_SIZE", str(d.page_cache_size))),
+            page_cache_ttl_seconds=float(
+                _env("PAGE_CACHE_TTL_SECONDS", str(d.page_cache_ttl_seconds))
+            ),
             persisted_queries=(_env("PERSISTED_QUERIES", d.persisted_queries) or "apq").lower(),
             webhook_allow_private=_bool("WEBHOOK_ALLOW_PRIVATE", d.webhook_allow_private),
             webhook_retry_base_seconds=float(
