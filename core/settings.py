@@ -83,7 +83,9 @@ class Settings:
             cursor_ttl_seconds=int(_env("CURSOR_TTL_SECONDS", str(d.cursor_ttl_seconds))),
             redis_url=_env("REDIS_URL"),
             rate_limit_points=int(_env("RATE_LIMIT_POINTS", str(d.rate_limit_points))),
-            rate_limit_backend=(_env("RATE_LIMIT_BACKEND", d.rate_limit_backend) or "memory").lower(),
+            rate_limit_backend=(
+                _env("RATE_LIMIT_BACKEND", d.rate_limit_backend) or "memory"
+            ).lower(),
             cache_ttl_seconds=float(_env("CACHE_TTL_SECONDS", str(d.cache_ttl_seconds))),
             page_cache_size=int(_env("PAGE_CACHE_SIZE", str(d.page_cache_size))),
             page_cache_ttl_seconds=float(

@@ -117,9 +117,7 @@ class PageCache:
             self.hits += 1
             return gen, hit[1]
 
-    def put(
-        self, scope: Scope, key: Hashable, gen: int, page: Any, eventual: bool = False
-    ) -> None:
+    def put(self, scope: Scope, key: Hashable, gen: int, page: Any, eventual: bool = False) -> None:
         """Store a page read under generation `gen` (unreachable if it changed).
         An `eventual` read (a GSI: never strongly consistent) is not kept within
         SETTLE_SECONDS of its scope's last change: it may not show that change yet."""
@@ -128,7 +126,10 @@ class PageCache:
         with self._lock:
             if self._gens.get(scope, self._floor) != gen:
                 return  # changed while we read: the page may predate the change
-            if eventual and time.monotonic() - self._changed_at.get(scope, -SETTLE_SECONDS) < SETTLE_SECONDS:
+            if (
+                eventual
+                and time.monotonic() - self._changed_at.get(scope, -SETTLE_SECONDS) < SETTLE_SECONDS
+            ):
                 return
             if _weight((gen, page)) > self._pages.maxsize:
                 return

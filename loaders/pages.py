@@ -56,7 +56,9 @@ class PageLoader(DataLoader):  # type: ignore[misc]
             elif spec.index is None:
                 # A page that will be kept is read consistently: it must not
                 # predate a commit whose invalidation came before the read.
-                todo.append((i, scope, key, gen, dataclasses.replace(spec, consistent_read=True), args))
+                todo.append(
+                    (i, scope, key, gen, dataclasses.replace(spec, consistent_read=True), args)
+                )
             else:
                 todo.append((i, scope, key, gen, spec, args))
         if todo:

@@ -24,7 +24,9 @@ LOAN_PAGE = """query LoanPage($id: ID!) { loan(id: $id) {
   versions(last: 3) { edges { node { version changeReason } } }
   fundingHistory(last: 20) { edges { node { totalFunded } } }
 } }"""
-CREATE = """mutation($i: CreateLoanInput!) { createLoan(input: $i) { loan { id } errors { code } } }"""
+CREATE = (
+    """mutation($i: CreateLoanInput!) { createLoan(input: $i) { loan { id } errors { code } } }"""
+)
 INVITE = """mutation($i: InviteParticipantInput!) {
   inviteParticipant(input: $i) { participant { id } errors { code message } } }"""
 ACCEPT = """mutation($i: RespondToInvitationInput!) {
@@ -130,7 +132,9 @@ async def test_own_writes_are_read_at_once(settings, token):
         d = await gql(c, ACCEPT, {"i": {"participantId": pid}}, tl)
         assert d["acceptInvitation"]["errors"] == [], d
         page = (await gql(c, LOAN_PAGE, {"id": loan}, m.tb))["loan"]
-        statuses = {e["node"]["lenderEmail"]: e["node"]["status"] for e in page["participants"]["edges"]}
+        statuses = {
+            e["node"]["lenderEmail"]: e["node"]["status"] for e in page["participants"]["edges"]
+        }
         assert statuses[v.email] == "ACCEPTED"
         assert page["fundingHistory"]["edges"][-1]["node"]["totalFunded"] == "10.00"
 
