@@ -14,8 +14,7 @@ cache on and off, side by side in one run, and the floor it is compared with.
   bench/memory_loan_page.py, JSON encoding included) and the HTTP round trip
   to the same server (GET /healthz through the same middleware stack), one
   after the other, 300 times; medians.
-* `--profile`: a third server with the cache on runs under pyinstrument while
-  8 clients load it; the text report goes to bench/results/page-profile.txt.
+* `--profile`: the cached page under pyinstrument (see `run_profile`).
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import statistics
 import time
 from pathlib import Path
@@ -208,21 +206,88 @@ async def measure(
     return out
 
 
-async def profile(server: live.Server, settings: Settings, seconds: float) -> None:
-    async with httpx.AsyncClient(
-        base_url=server.url, timeout=30, limits=httpx.Limits(max_connections=64)
-    ) as c:
-        loan, tb, _ = await live._loan_with_lenders(c, settings, 10)
-        body = {"query": live.LOAN_PAGE, "variables": {"id": loan}}
-        headers = {"Authorization": f"Bearer {tb}"}
-        stop = time.monotonic() + seconds
+def _component(path: str | None) -> str:
+    """A frame's file -> what it belongs to (a library, or this repository's package)."""
+    if not path:
+        return "(other)"
+    if "site-packages/" in path:
+        top = path.split("site-packages/", 1)[1].split("/", 1)[0]
+        top = top.removesuffix(".py").split(".", 1)[0]
+        return "httpx (the bench's client)" if top == "httpx" else top
+    if str(ROOT) in path:
+        rel = path.split(str(ROOT) + "/", 1)[1]
+        return rel.split("/", 1)[0].removesuffix(".py") + "/ (loangraph)"
+    if "/lib/python3" in path:
+        name = path.split("/lib/python3", 1)[1].split("/")[1]
+        return "stdlib:" + name.removesuffix(".py")
+    return "(other)"
 
-        async def client() -> None:
-            while time.monotonic() < stop:
-                r = await c.post("/graphql", json=body, headers=headers)
-                assert r.status_code == 200
 
-        await asyncio.gather(*(client() for _ in range(8)))
+def _self_times(frame: Any, acc: dict[str, float], parent: str = "(other)") -> None:
+    """Self time per component (pyinstrument keeps it in `[self]` leaves,
+    which have no file: they belong to their parent's, like C calls)."""
+    path = frame.file_path
+    # C calls (`<built-in>`) count for their caller's component
+    key = _component(path) if path and not path.startswith("<") else parent
+    own = frame.time - sum(child.time for child in frame.children)
+    acc[key] = acc.get(key, 0.0) + max(own, 0.0)
+    for child in frame.children:
+        _self_times(child, acc, key)
+
+
+async def _profiled_pages(settings: Settings, pages: int) -> tuple[str, dict[str, float]]:
+    from pyinstrument import Profiler
+
+    from server import create_app
+
+    app = create_app(settings.with_(server_events="never"), start_background=False)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as c:
+            loan, tb, _ = await live._loan_with_lenders(c, settings, 10)
+            body = {"query": live.LOAN_PAGE, "variables": {"id": loan}}
+            headers = {"Authorization": f"Bearer {tb}"}
+            for _ in range(10):
+                await c.post("/graphql", json=body, headers=headers)
+            left = pages
+
+            async def client() -> None:
+                nonlocal left
+                while left > 0:
+                    left -= 1
+                    r = await c.post("/graphql", json=body, headers=headers)
+                    assert r.status_code == 200
+
+            profiler = Profiler(interval=0.0005, async_mode="disabled")
+            profiler.start()
+            await asyncio.gather(*(client() for _ in range(8)))
+            session = profiler.stop()
+    acc: dict[str, float] = {}
+    root = profiler.last_session.root_frame() if profiler.last_session else None
+    if root is not None:
+        _self_times(root, acc)
+    total = sum(acc.values()) or 1.0
+    shares = {k: round(v / total * 100, 1) for k, v in sorted(acc.items(), key=lambda kv: -kv[1])}
+    del session
+    return profiler.output_text(unicode=True, color=False), shares
+
+
+def run_profile(settings: Settings, pages: int = 1500) -> dict[str, Any]:
+    """Where a cached page's time goes: the app in this process (ASGI, no
+    socket: uvicorn's HTTP parsing is not in it), 8 concurrent clients, sampled
+    by pyinstrument every 0.5 ms. The tree goes to bench/results/page-profile.txt;
+    the result has each component's share of self time (top 15)."""
+    from core import db
+
+    db.configure(settings)
+    text, shares = asyncio.run(_profiled_pages(settings, pages))
+    out = ROOT / "bench/results/page-profile.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    return {
+        "tree": str(out.relative_to(ROOT)),
+        "self_time_percent": dict(list(shares.items())[:15]),
+    }
 
 
 def run(
@@ -242,25 +307,5 @@ def run(
         on.stop()
         off.stop()
     if with_profile:
-        results["profile"] = run_profile(endpoint, settings, seconds)
+        results["profile"] = run_profile(settings)
     return results
-
-
-def run_profile(endpoint: str, settings: Settings, seconds: float) -> str:
-    """The cached server under pyinstrument (8 clients); SIGINT makes it write."""
-    out = ROOT / "bench/results/page-profile.txt"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    argv = [str(ROOT / ".venv/bin/python"), "-m", "pyinstrument", "-r", "text", "-o", str(out)]
-    prof = live.Server(
-        endpoint,
-        settings.table_prefix,
-        settings.jwt_secret,
-        argv=[*argv, "cli.py", "serve"],
-        **ENV,
-    )
-    try:
-        asyncio.run(profile(prof, settings, seconds))
-    finally:
-        prof.proc.send_signal(signal.SIGINT)
-        prof.proc.wait(120)
-    return str(out.relative_to(ROOT))
