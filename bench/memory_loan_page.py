@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import strawberry
+from strawberry.extensions import ParserCache, ValidationCache
 
 
 @strawberry.type
@@ -149,7 +150,9 @@ def build(loan: dict[str, Any]) -> strawberry.Schema:
         async def loan(self, id: strawberry.ID) -> MLoan | None:
             return m if id == m.id else None
 
-    return strawberry.Schema(query=Query)
+    # Strawberry at its best: documents parsed and validated once, as the
+    # server does (schema/validation.py)
+    return strawberry.Schema(query=Query, extensions=[ParserCache(), ValidationCache()])
 
 
 def _nodes(conn: dict[str, Any]) -> list[dict[str, Any]]:
