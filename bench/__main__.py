@@ -95,7 +95,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(prog="bench")
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--out", default="bench/results/latest.json")
-    ap.add_argument("--only", default="", help="comma list of: nested, pages, live, guards")
+    ap.add_argument("--only", default="", help="comma list of: nested, pages, scale, live, guards")
     ap.add_argument("--seconds", type=float, default=8.0, help="pages: per variant and load level")
     ap.add_argument("--profile", action="store_true", help="pages: profile the cached server")
     ap.add_argument("--subscribers", type=int, default=1000)
@@ -117,7 +117,11 @@ def main() -> None:
                 ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
             ).stdout.strip(),
         }
-        only = set(args.only.split(",")) if args.only else {"nested", "pages", "live", "guards"}
+        only = (
+            set(args.only.split(","))
+            if args.only
+            else {"nested", "pages", "scale", "live", "guards"}
+        )
         if "nested" in only:
             results["nested"] = asyncio.run(run_nested(settings, args.runs))
         if "pages" in only:
@@ -127,6 +131,10 @@ def main() -> None:
             results["loan_page"] = page_cache.run(
                 ddb.endpoint, ddb.proc.pid, settings, args.seconds, with_profile=args.profile
             )
+        if "scale" in only:
+            from bench import scale_out
+
+            results["scale_out"] = scale_out.run(ddb.endpoint, settings, args.seconds)
         if "live" in only:
             results.update(run_live(ddb.endpoint, settings, args.subscribers))
         if "guards" in only:
