@@ -45,19 +45,24 @@ def _redis() -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("redis-server did not start")
 
 
-async def _slice(c: httpx.AsyncClient, body: Any, headers: Any, clients: int, tally: Tally) -> None:
-    stop = time.monotonic() + SLICE_S
+async def _slice(url: str, body: Any, headers: Any, clients: int, tally: Tally) -> None:
+    """Fresh connections per slice: between slices a kept-alive connection can
+    pass uvicorn's keep-alive timeout on a busy machine and reset under us."""
+    async with httpx.AsyncClient(
+        base_url=url, timeout=30, limits=httpx.Limits(max_connections=64)
+    ) as c:
+        stop = time.monotonic() + SLICE_S
 
-    async def client() -> None:
-        while time.monotonic() < stop:
-            t0 = time.perf_counter()
-            r = await c.post("/graphql", json=body, headers=headers)
-            tally.latencies.append((time.perf_counter() - t0) * 1000)
-            assert r.status_code == 200 and "errors" not in r.json(), r.text[:300]
+        async def client() -> None:
+            while time.monotonic() < stop:
+                t0 = time.perf_counter()
+                r = await c.post("/graphql", json=body, headers=headers)
+                tally.latencies.append((time.perf_counter() - t0) * 1000)
+                assert r.status_code == 200 and "errors" not in r.json(), r.text[:300]
 
-    t0 = time.monotonic()
-    await asyncio.gather(*(client() for _ in range(clients)))
-    tally.elapsed += time.monotonic() - t0
+        t0 = time.monotonic()
+        await asyncio.gather(*(client() for _ in range(clients)))
+        tally.elapsed += time.monotonic() - t0
 
 
 async def measure(
@@ -69,30 +74,22 @@ async def measure(
     body = {"query": live.LOAN_PAGE, "variables": {"id": loan}}
     headers = {"Authorization": f"Bearer {tb}"}
     out: dict[str, Any] = {name: {} for name in servers}
-    clients = {
-        name: httpx.AsyncClient(base_url=s.url, timeout=30, limits=httpx.Limits(max_connections=64))
-        for name, s in servers.items()
-    }
-    try:
-        for c in clients.values():  # warm every worker's caches (connections spread)
+    for server in servers.values():  # warm every worker's caches (connections spread)
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
             await asyncio.gather(
                 *(c.post("/graphql", json=body, headers=headers) for _ in range(16))
             )
-        for n in levels:
-            tallies = {name: Tally() for name in servers}
-            for _ in range(max(1, round(seconds / SLICE_S))):
-                for name in servers:
-                    await _slice(clients[name], body, headers, n, tallies[name])
-            for name, t in tallies.items():
-                t.requests = 0
-                t.server_cpu = t.ddb_cpu = 0.0
-                row = t.row()
-                out[name][f"{n} clients"] = {
-                    k: row[k] for k in ("requests_per_s", "p50_ms", "p99_ms", "pages")
-                }
-    finally:
-        for c in clients.values():
-            await c.aclose()
+    for n in levels:
+        tallies = {name: Tally() for name in servers}
+        for _ in range(max(1, round(seconds / SLICE_S))):
+            for name, server in servers.items():
+                await _slice(server.url, body, headers, n, tallies[name])
+        for name, t in tallies.items():
+            t.requests = 0
+            row = t.row()
+            out[name][f"{n} clients"] = {
+                k: row[k] for k in ("requests_per_s", "p50_ms", "p99_ms", "pages")
+            }
     names = list(servers)
     top = f"{max(levels)} clients"
     out["scaling (2 processes / 1) at " + top] = round(
