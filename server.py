@@ -430,9 +430,11 @@ async def _wire_cache_invalidation(runtime: Any) -> Any:
     when this process runs it, else from the broker (replicas behind Redis)."""
 
     from guards import cache
+    from loaders import page_cache
 
     if runtime.dispatcher is not None:
         runtime.add_invalidation_hook(cache.on_event)
+        runtime.add_invalidation_hook(page_cache.on_event)
         return None
     # It restarts itself when its subscription ends (fell behind, or the broker
     # lost Redis): invalidations may have been missed, so the cache is cleared.
@@ -456,11 +458,13 @@ async def _wire_cache_invalidation(runtime: Any) -> Any:
             current[:] = [sub]
             if ended:
                 cache.CACHE.clear()
+                page_cache.PAGES.clear()
                 INVALIDATION_RESTARTS.inc()
                 log.warning("cache invalidation feed resumed; the cache was cleared")
             try:
                 async for event in sub:
                     cache.on_event(event)
+                    page_cache.on_event(event)
             except (SubscriptionOverflow, SubscriptionInterrupted) as exc:
                 log.warning("cache invalidation feed ended (%s); resubscribing", exc)
             finally:

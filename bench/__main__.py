@@ -95,7 +95,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(prog="bench")
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--out", default="bench/results/latest.json")
-    ap.add_argument("--only", default="", help="comma list of: nested, live, guards, evidence")
+    ap.add_argument(
+        "--only", default="", help="comma list of: nested, pages, scale, live, guards, evidence"
+    )
+    ap.add_argument("--seconds", type=float, default=8.0, help="pages: per variant and load level")
+    ap.add_argument("--profile", action="store_true", help="pages: profile the cached server")
     ap.add_argument("--subscribers", type=int, default=1000)
     args = ap.parse_args()
     with DynamoDBLocal() as ddb:
@@ -115,9 +119,24 @@ def main() -> None:
                 ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
             ).stdout.strip(),
         }
-        only = set(args.only.split(",")) if args.only else {"nested", "live", "guards", "evidence"}
+        only = (
+            set(args.only.split(","))
+            if args.only
+            else {"nested", "pages", "scale", "live", "guards", "evidence"}
+        )
         if "nested" in only:
             results["nested"] = asyncio.run(run_nested(settings, args.runs))
+        if "pages" in only:
+            from bench import page_cache
+
+            assert ddb.proc is not None
+            results["loan_page"] = page_cache.run(
+                ddb.endpoint, ddb.proc.pid, settings, args.seconds, with_profile=args.profile
+            )
+        if "scale" in only:
+            from bench import scale_out
+
+            results["scale_out"] = scale_out.run(ddb.endpoint, settings, args.seconds)
         if "live" in only:
             results.update(run_live(ddb.endpoint, settings, args.subscribers))
         if "guards" in only:

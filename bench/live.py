@@ -39,7 +39,9 @@ LOAN_PAGE = """query LoanPage($id: ID!) { loan(id: $id) {
 
 
 class Server:
-    def __init__(self, endpoint: str, prefix: str, secret: str, **env: str) -> None:
+    def __init__(
+        self, endpoint: str, prefix: str, secret: str, argv: list[str] | None = None, **env: str
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         environ = {
@@ -53,7 +55,7 @@ class Server:
             **env,
         }
         self.proc = subprocess.Popen(
-            [str(ROOT / ".venv/bin/loangraph"), "serve"],
+            argv or [str(ROOT / ".venv/bin/loangraph"), "serve"],
             cwd=ROOT,
             env=environ,
             stdout=subprocess.DEVNULL,

@@ -63,6 +63,10 @@ class Settings:
     rate_limit_points: int = 5000
     rate_limit_backend: str = "memory"
     cache_ttl_seconds: float = 5.0
+    # The page cache (loaders.page_cache): rows held (a page weighs its rows + 1;
+    # 0 turns it off) and how long a page may outlive a missed event.
+    page_cache_size: int = 20_000
+    page_cache_ttl_seconds: float = 60.0
     # apq (automatic persisted queries), allowlist (only registered documents run), off
     persisted_queries: str = "apq"
     # A persisted-documents manifest (JSON hash -> document) imported at start-up.
@@ -126,6 +130,10 @@ class Settings:
                 _env("RATE_LIMIT_BACKEND", d.rate_limit_backend) or "memory"
             ).lower(),
             cache_ttl_seconds=float(_env("CACHE_TTL_SECONDS", str(d.cache_ttl_seconds))),
+            page_cache_size=int(_env("PAGE_CACHE_SIZE", str(d.page_cache_size))),
+            page_cache_ttl_seconds=float(
+                _env("PAGE_CACHE_TTL_SECONDS", str(d.page_cache_ttl_seconds))
+            ),
             persisted_queries=(_env("PERSISTED_QUERIES", d.persisted_queries) or "apq").lower(),
             persisted_documents=_env("PERSISTED_DOCUMENTS"),
             webhook_allow_private=_bool("WEBHOOK_ALLOW_PRIVATE", d.webhook_allow_private),

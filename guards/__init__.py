@@ -37,7 +37,10 @@ def install(state: dict[str, Any], settings: Settings, limits: GuardLimits | Non
         settings, limits or DEFAULT_LIMITS, RateLimiter(settings), PersistedQueryStore(), mode
     )
     state["guards"] = guards
+    from loaders import page_cache
+
     cache.configure(settings)
+    page_cache.configure(settings)
     _hook_own_writes(state)
     return guards
 
@@ -50,6 +53,10 @@ def _hook_own_writes(state: dict[str, Any]) -> None:
         return
     if cache.after_commit not in tx.AFTER_COMMIT_HOOKS:
         tx.AFTER_COMMIT_HOOKS.append(cache.after_commit)
+    from loaders import page_cache
+
+    if page_cache.after_commit not in tx.AFTER_COMMIT_HOOKS:
+        tx.AFTER_COMMIT_HOOKS.append(page_cache.after_commit)
     ensure = state.get("ensure_user")
     if ensure is not None and not getattr(ensure, "invalidates_cache", False):
 

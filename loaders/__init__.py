@@ -19,7 +19,8 @@ from loaders.records import (
 
 class Loaders:
     """The loaders of one request; never shared across requests. `fresh=True`
-    (mutations, subscriptions) bypasses the process cache (guards.cache)."""
+    (mutations, subscriptions) bypasses the process caches (guards.cache,
+    loaders.page_cache)."""
 
     def __init__(self, fresh: bool = False) -> None:
         self.fresh = fresh
@@ -51,7 +52,7 @@ class Loaders:
     def pages(self, settings: Settings) -> PageLoader:
         loader = self.__dict__.get("_pages")
         if loader is None:
-            loader = self.__dict__["_pages"] = PageLoader(settings)
+            loader = self.__dict__["_pages"] = PageLoader(settings, self.fresh)
         return loader
 
     @cached_property

@@ -143,7 +143,8 @@ def record_cache(cache: str, hit: bool) -> None:
 
 def cache_counts() -> tuple[dict[tuple[str, str], int], dict[str, int]]:
     """(lookups by (cache, result), invalidations by cache): the record cache under
-    the loaders (guards.cache, per table as `records:<table>`) plus `record_cache`."""
+    the loaders (guards.cache, per table as `records:<table>`), the page cache
+    (loaders.page_cache, as `pages`) plus `record_cache`."""
     with _cache_lock:
         lookups = dict(_cache_counts)
     invalidations: dict[str, int] = {}
@@ -156,6 +157,12 @@ def cache_counts() -> tuple[dict[tuple[str, str], int], dict[str, int]]:
         lookups[(name, "hit")] = lookups.get((name, "hit"), 0) + int(st.get("hits", 0))
         lookups[(name, "miss")] = lookups.get((name, "miss"), 0) + int(st.get("misses", 0))
         invalidations[name] = int(st.get("invalidations", 0))
+    from loaders import page_cache
+
+    st = page_cache.stats()
+    lookups[("pages", "hit")] = lookups.get(("pages", "hit"), 0) + st["hits"]
+    lookups[("pages", "miss")] = lookups.get(("pages", "miss"), 0) + st["misses"]
+    invalidations["pages"] = st["invalidations"]
     return lookups, invalidations
 
 
@@ -274,6 +281,19 @@ class _LiveCollector(Collector):
         for cache, n in sorted(invalidations.items()):
             evicted.add_metric([cache], n)
         yield evicted
+        from loaders import page_cache
+
+        pages = page_cache.stats()
+        yield CounterMetricFamily(
+            "loangraph_page_cache_evictions",
+            "Pages the page cache dropped for room (LOANGRAPH_PAGE_CACHE_SIZE)",
+            value=pages["evictions"],
+        )
+        yield GaugeMetricFamily(
+            "loangraph_page_cache_rows",
+            "Rows held by the page cache (its size limit counts these)",
+            value=pages["rows"],
+        )
 
 
 disable_created_metrics()  # `_created` series double the output for little use
