@@ -30,6 +30,7 @@ chaos: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 schema: setup
 	$(VENV)/bin/loangraph schema > schema/schema.graphql
