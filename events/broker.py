@@ -390,7 +390,17 @@ class RedisBroker(Broker):
             self.url, health_check_interval=30, socket_connect_timeout=5
         )
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        await self._pubsub.subscribe(self.channel)
+        from redis.exceptions import RedisError
+
+        try:
+            await self._pubsub.subscribe(self.channel)
+        except (RedisError, OSError) as exc:
+            # Redis down when this process starts (e.g. restarted during an
+            # outage): start anyway, as if it were lost just now; the reader
+            # keeps trying, and publishes fail (the dispatcher keeps its batch).
+            self._down_since = time.monotonic()
+            BROKER_OUTAGES.inc()
+            log.warning("redis broker: unavailable at start (%s); reconnecting", exc)
         self._running = True
         self._reader = asyncio.create_task(self._read(), name="redis-broker-reader")
 
