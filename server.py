@@ -336,12 +336,9 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
     check_token_settings(settings)
     db.configure(settings)
     state: dict[str, Any] = {}
-    try:
-        from services.users import ensure_user
+    from services.users import ensure_user
 
-        state["ensure_user"] = ensure_user
-    except ImportError:  # pragma: no cover - during bootstrap only
-        pass
+    state["ensure_user"] = ensure_user
 
     guards = install_guards(state, settings)  # rate limiter, persisted queries, cache
     ops_metrics.install()

@@ -148,10 +148,7 @@ def cache_counts() -> tuple[dict[tuple[str, str], int], dict[str, int]]:
     with _cache_lock:
         lookups = dict(_cache_counts)
     invalidations: dict[str, int] = {}
-    try:
-        from guards import cache as record_cache_module
-    except ImportError:
-        return lookups, invalidations
+    from guards import cache as record_cache_module
     for table, st in record_cache_module.stats().items():
         name = f"records:{table}"
         lookups[(name, "hit")] = lookups.get((name, "hit"), 0) + int(st.get("hits", 0))

@@ -93,3 +93,36 @@ def test_import_contracts_hold() -> None:
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     assert "0 broken" in out.stdout
+
+
+OWN = {"core", "models", "loaders", "schema", "resolvers", "services", "events", "guards"}
+OWN |= {"ops", "web", "server", "cli"}
+
+
+def test_no_import_of_our_own_code_is_guarded() -> None:
+    """`except ImportError` may guard optional third-party extras (OpenTelemetry),
+    never our own modules: a broken import must fail loudly, not switch a feature off."""
+    guarded = []
+    for package in (*PRODUCT, "server.py", "cli.py"):
+        target = ROOT / package
+        for path in [target] if target.is_file() else sorted(target.rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if not isinstance(node, ast.Try):
+                    continue
+                catches_import_error = any(
+                    isinstance(h.type, ast.Name)
+                    and h.type.id in ("ImportError", "ModuleNotFoundError")
+                    for h in node.handlers
+                )
+                if not catches_import_error:
+                    continue
+                for inner in node.body:
+                    if isinstance(inner, ast.ImportFrom | ast.Import):
+                        names = (
+                            [inner.module]
+                            if isinstance(inner, ast.ImportFrom)
+                            else [a.name for a in inner.names]
+                        )
+                        if any((n or "").split(".")[0] in OWN for n in names):
+                            guarded.append(f"{path.relative_to(ROOT)}:{inner.lineno}")
+    assert not guarded, guarded
