@@ -61,6 +61,7 @@ class SocketSession:
     websocket: Any
     context: Any
     schema: Any
+    connection_acknowledged: bool
 
     def _start_session(self) -> None:
         self.schema = _PerOperationSchema(self.schema, self)
@@ -82,6 +83,12 @@ class SocketSession:
             extras=dict(ctx.extras),
             stats=RequestStats(),
         )
+
+    async def handle_connection_init(self, message: Any) -> None:
+        """Both protocols: once the connection is acknowledged, its token's `exp` is armed."""
+        await super().handle_connection_init(message)  # type: ignore[misc]
+        if self.connection_acknowledged:
+            self._arm_expiry()
 
     def _arm_expiry(self) -> None:
         viewer = getattr(self.context, "viewer", None)
@@ -121,11 +128,6 @@ class TransportWSSession(SocketSession, PersistedTransportWSHandler):
             )
             return
         await super().handle_message(message)
-
-    async def handle_connection_init(self, message: Any) -> None:
-        await super().handle_connection_init(message)
-        if self.connection_acknowledged:
-            self._arm_expiry()
 
     async def shutdown(self) -> None:
         await self._end_session()
@@ -170,11 +172,6 @@ class LegacyWSSession(SocketSession, TrackedWSHandler):
             await self.websocket.close(code=4400, reason="'stop' needs an 'id'")
             return
         await super().handle_message(message)
-
-    async def handle_connection_init(self, message: Any) -> None:
-        await super().handle_connection_init(message)
-        if self.connection_acknowledged:
-            self._arm_expiry()
 
     async def cleanup(self) -> None:
         await self._end_session()
