@@ -48,6 +48,7 @@ def install(state: dict[str, Any], settings: Settings, limits: GuardLimits | Non
 def _hook_own_writes(state: dict[str, Any]) -> None:
     """Invalidate the record cache after this process's own writes."""
     from services import tx
+
     if cache.after_commit not in tx.AFTER_COMMIT_HOOKS:
         tx.AFTER_COMMIT_HOOKS.append(cache.after_commit)
     from loaders import page_cache

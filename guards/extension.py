@@ -18,6 +18,7 @@ A refused operation never reaches a resolver, so it makes no DynamoDB request
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -34,8 +35,25 @@ from guards.errors import TooManyTokens
 from guards.limits import check_analysis, check_expanded_size, check_list_inputs
 from guards.ratelimit import WINDOW_SECONDS, RateLimitExceeded, RateLimitState
 
+log = logging.getLogger("loangraph.guards")
 _PARSED: LRUCache[str, DocumentNode] = LRUCache(maxsize=1024)
 _PARSED_LOCK = threading.Lock()
+
+
+def _unexpected(ctx: Any, exc: Exception) -> CodedError:
+    """An exception of the guard rails themselves: logged in full, and answered like
+    the ErrorBoundary answers one in a resolver (an exception raised in this hook
+    would reach the client uncoded, with its message)."""
+    from core.errors import ServiceUnavailable
+    from core.retry import is_transient
+
+    request_id = getattr(ctx, "request_id", None)
+    if is_transient(exc):
+        log.warning("guard rails: database unavailable request_id=%s: %r", request_id, exc)
+        return ServiceUnavailable("The database is unavailable; retry shortly")
+    log.error("guard rails failed request_id=%s", request_id, exc_info=exc)
+    error = CodedError(f"Internal server error (request id {request_id})", requestId=request_id)
+    return error
 
 
 class QueryGuards(SchemaExtension):
@@ -100,6 +118,8 @@ class QueryGuards(SchemaExtension):
                 ec.pre_execution_errors = [exc.error]
             except CodedError as exc:
                 ec.pre_execution_errors = [exc]
+            except Exception as exc:  # noqa: BLE001 - never an uncoded error to the client
+                ec.pre_execution_errors = [_unexpected(ec.context, exc)]
         yield
         # Validation ran inside the yield: a document with no error by now parsed,
         # validated and passed every limit; a persisted query may store it.

@@ -62,3 +62,28 @@ async def test_gzip_over_1_kib_only(client, token, settings):
 async def test_healthz_and_readyz(client, settings):
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     assert (await client.get("/readyz")).json() == {"status": "ready"}
+
+
+async def test_an_exception_in_the_guard_rails_is_masked(client, token, monkeypatch, caplog):
+    """A bug in the admission hook (it once raised KeyError('edges')) reaches the
+    client as a coded INTERNAL_SERVER_ERROR with the request id, never its message."""
+    import guards.extension
+
+    def broken(*args, **kwargs):
+        raise KeyError("secret-detail")
+
+    monkeypatch.setattr(guards.extension, "analyze", broken)
+    b = new_user("g")
+    with caplog.at_level(logging.ERROR):
+        r = await client.post(
+            "/graphql",
+            json={"query": "{ viewer { userId } }"},
+            headers={
+                "Authorization": f"Bearer {token(b.user_id, b.email)}",
+                "X-Request-ID": "req-g1",
+            },
+        )
+    error = r.json()["errors"][0]
+    assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": "req-g1"}
+    assert "secret-detail" not in r.text
+    assert any("req-g1" in rec.getMessage() and rec.exc_info for rec in caplog.records)
