@@ -52,8 +52,7 @@ def _unexpected(ctx: Any, exc: Exception) -> CodedError:
         log.warning("guard rails: database unavailable request_id=%s: %r", request_id, exc)
         return ServiceUnavailable("The database is unavailable; retry shortly")
     log.error("guard rails failed request_id=%s", request_id, exc_info=exc)
-    error = CodedError(f"Internal server error (request id {request_id})", requestId=request_id)
-    return error
+    return CodedError(f"Internal server error (request id {request_id})", requestId=request_id)
 
 
 class QueryGuards(SchemaExtension):

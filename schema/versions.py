@@ -17,6 +17,7 @@ from schema.common import LoanStatus, Node, PageInfo
 from schema.loans import LoanTerms
 from schema.scalars import money, rate
 from schema.users import User, load_user
+from services.funding import Aggregates
 
 if TYPE_CHECKING:
     from schema.loans import Loan
@@ -26,21 +27,7 @@ LoanT = Annotated["Loan", strawberry.lazy("schema.loans")]
 # Snapshot keys a lender does not see: the funding state at each version is a
 # point of the funding series (docs/security.md, "What each party may see").
 LENDER_HIDDEN_SNAPSHOT_KEYS = frozenset(
-    {
-        "total_funded",
-        "funding_percentage",
-        "is_fully_funded",
-        "participant_count",
-        "accepted_participant_count",
-        "pending_participant_count",
-        "declined_participant_count",
-        "average_contribution",
-        "largest_contribution",
-        "smallest_contribution",
-        "last_funding_update",
-        "updated_by",
-        "seq",
-    }
+    (*Aggregates.FIELDS, "last_funding_update", "updated_by", "seq")
 )
 
 
