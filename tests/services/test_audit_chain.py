@@ -168,7 +168,9 @@ async def test_verify_audit_cli_names_each_tampering(settings, borrower):
     base = ordered(inserted)[2]
     forged = AuditEntry(
         record_key=base.record_key,
-        sk=base.sk[:-1] + "f",
+        # a key of its own right after the base row's (never equal to it, which
+        # would overwrite the base instead of inserting)
+        sk=base.sk + "~forged",
         audit_id="forged-" + base.audit_id,
         timestamp=base.timestamp,
         table_name=base.table_name,
