@@ -23,8 +23,8 @@ app = typer.Typer(
 def _database(persist: bool = True):
     """Configure models against LOANGRAPH_DYNAMODB_ENDPOINT, or start the embedded
     DynamoDB Local (data under .data/ unless persist=False). Returns (settings, launcher)."""
-    from core import db
     from core.dynamodb_local import DynamoDBLocal
+    from models import tables
 
     settings = get_settings()
     launcher = None
@@ -41,7 +41,7 @@ def _database(persist: bool = True):
         os.environ["LOANGRAPH_DYNAMODB_ENDPOINT"] = endpoint
         reset_settings()  # the app (uvicorn factory) reads settings again
         settings = get_settings()
-    db.configure(settings)
+    tables.configure(settings)
     return settings, launcher
 
 
@@ -110,7 +110,7 @@ def serve(
     """Serve GraphiQL and the API (starts the embedded DynamoDB Local when no endpoint is set)."""
     import uvicorn
 
-    from core import db
+    from models import tables
 
     if workers > 1 and not get_settings().redis_url:
         # Each worker process has its own in-memory broker: subscribers on one
@@ -127,7 +127,7 @@ def serve(
         marker.write_text(launcher.endpoint)
         atexit.register(lambda: marker.unlink(missing_ok=True))
     if create_tables:
-        created = db.create_tables(settings)
+        created = tables.create_tables(settings)
         if created:
             log.info("created tables: %s", ", ".join(created))
     _receipt_key(settings)
@@ -148,10 +148,10 @@ def serve(
 @app.command("create-tables")
 def create_tables_cmd() -> None:
     """Create every table (idempotent): GSIs, the audit stream, TTL, recovery."""
-    from core import db
+    from models import tables
 
     settings, _ = _database()
-    created = db.create_tables(settings)
+    created = tables.create_tables(settings)
     typer.echo(f"created {len(created)} table(s): {', '.join(created) or 'none (all exist)'}")
 
 
@@ -187,13 +187,13 @@ def worker(
     import asyncio
     import signal
 
-    from core import db
     from events.runtime import EventRuntime
+    from models import tables
 
     settings, _launcher = _database()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per webhook POST otherwise
     if create_tables:
-        db.create_tables(settings)
+        tables.create_tables(settings)
 
     async def run() -> None:
         runtime = EventRuntime.for_worker(settings)
@@ -216,11 +216,11 @@ def seed(
     progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
 ) -> None:
     """Write a demo marketplace through the domain layer (skipped when already seeded)."""
-    from core import db
+    from models import tables
     from services.seed import run_seed
 
     settings, _launcher = _database()
-    db.create_tables(settings)
+    tables.create_tables(settings)
     made = run_seed(progress=progress)
     if made.get("skipped"):
         typer.echo("already seeded: nothing written")
@@ -438,9 +438,9 @@ def persisted_queries_import(
     """Store every document of a manifest (idempotent; checked against the schema)."""
     import json
 
-    from core import db
     from core.errors import BadUserInput
     from guards import apq
+    from models import tables
     from schema import build_schema
 
     try:
@@ -455,7 +455,7 @@ def persisted_queries_import(
         typer.echo(f"persisted-queries import: {file}: {exc.message}{where}", err=True)
         raise typer.Exit(2) from None
     settings, _launcher = _database()
-    db.create_tables(settings)
+    tables.create_tables(settings)
     added, present = apq.import_manifest_sync(None, docs)
     typer.echo(f"imported {added} document(s); {present} already stored")
 

@@ -30,16 +30,17 @@ from strawberry.types.unset import UNSET
 
 from core import db
 from core.auth import AuthError, UnsafeConfiguration, check_token_settings
-from core.context import Context
 from core.settings import Settings, get_settings
 from guards import install as install_guards
 from guards.http import GuardedViewMixin
 from guards.limits import BodySizeLimitMiddleware, JSONInputError, decode_json
 from loaders import Loaders
+from models import tables
 from ops import http as http_spec
 from ops import metrics as ops_metrics
 from ops import tracing as ops_tracing
 from ops.logging import AccessLogMiddleware, configure_logging
+from resolvers.context import Context
 from web.auth import Authentication, AuthenticationMiddleware, authenticate, from_scope
 from web.idempotency import IdempotencyMiddleware
 from web.sockets import LegacyWSSession, TransportWSSession
@@ -334,13 +335,14 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
     # However the app is started (loangraph serve, uvicorn --factory, a test):
     # never with settings that let anyone mint tokens (core.auth).
     check_token_settings(settings)
-    db.configure(settings)
+    tables.configure(settings)
     state: dict[str, Any] = {}
     from services.users import ensure_user
 
     state["ensure_user"] = ensure_user
 
-    guards = install_guards(state, settings)  # rate limiter, persisted queries, cache
+    guards = install_guards(state, settings)  # rate limiter, persisted queries
+    _wire_own_writes(state, settings)  # the process caches follow this process's writes
     ops_metrics.install()
     ops_tracing.install()
     for extension in (ops_metrics.MetricsExtension, *ops_tracing.extensions()):
@@ -360,7 +362,7 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.create_tables:
-            await db.run_db(db.create_tables, settings)
+            await db.run_db(tables.create_tables, settings)
         if settings.persisted_documents:
             await _import_persisted_documents(settings, guards, schema)
         from events.runtime import lifespan_hook as events_hook
@@ -422,12 +424,34 @@ def create_app(settings: Settings | None = None, *, start_background: bool = Tru
     return app
 
 
+def _wire_own_writes(state: dict[str, Any], settings: Settings) -> None:
+    """Size the process caches (loaders/) and invalidate them after this
+    process's own writes: every committed transaction (`services.tx`) and the
+    viewer's profile upsert (read your writes)."""
+    from loaders import cache, page_cache
+    from services import tx
+
+    cache.configure(settings)
+    page_cache.configure(settings)
+    for hook in (cache.after_commit, page_cache.after_commit):
+        if hook not in tx.AFTER_COMMIT_HOOKS:
+            tx.AFTER_COMMIT_HOOKS.append(hook)
+    ensure = state["ensure_user"]
+
+    async def ensure_user(viewer: Any) -> Any:
+        wrote = await ensure(viewer)
+        if wrote:
+            cache.invalidate("users", viewer.user_id)
+        return wrote
+
+    state["ensure_user"] = ensure_user
+
+
 async def _wire_cache_invalidation(runtime: Any) -> Any:
     """Every committed change invalidates the process cache: from the dispatcher
     when this process runs it, else from the broker (replicas behind Redis)."""
 
-    from guards import cache
-    from loaders import page_cache
+    from loaders import cache, page_cache
 
     if runtime.dispatcher is not None:
         runtime.add_invalidation_hook(cache.on_event)

@@ -14,10 +14,10 @@ import platform
 import subprocess
 from pathlib import Path
 
-from core import db
 from core.auth import mint_token
 from core.dynamodb_local import DynamoDBLocal
 from core.settings import Settings
+from models import tables
 
 
 def machine() -> str:
@@ -110,8 +110,8 @@ def main() -> None:
             create_tables=False,
             jwt_secret="bench-secret-0123456789abcdef0123456789",
         )
-        db.configure(settings)
-        db.create_tables(settings)
+        tables.configure(settings)
+        tables.create_tables(settings)
         results = {
             "machine": machine(),
             "date": dt.date.today().isoformat(),

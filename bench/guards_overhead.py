@@ -67,7 +67,7 @@ def _setup() -> tuple[Any, dict[str, Any]]:
 def _context(settings: Any, state: dict[str, Any]) -> Any:
     from starlette.responses import Response
 
-    from core.context import Context
+    from resolvers.context import Context
 
     return Context(
         settings=settings, extras=dict(state), response=Response(), ip_address="192.0.2.1"
@@ -194,9 +194,9 @@ def _print_dynamodb() -> None:
     import os
     import uuid
 
-    from core import db
     from core.dynamodb_local import DynamoDBLocal
     from core.settings import Settings
+    from models import tables
 
     endpoint = os.environ.get("LOANGRAPH_DYNAMODB_ENDPOINT")
     local = None if endpoint else DynamoDBLocal().start()
@@ -205,8 +205,8 @@ def _print_dynamodb() -> None:
             dynamodb_endpoint=endpoint or local.endpoint,  # type: ignore[union-attr]
             table_prefix=f"bench{uuid.uuid4().hex[:6]}_",
         )
-        db.configure(settings)
-        db.create_tables(settings)
+        tables.configure(settings)
+        tables.create_tables(settings)
         d = run_dynamodb(settings)
         print(
             f"DynamoDB backend spend (one conditional UpdateItem): p50 {d['p50_us']} us, "

@@ -302,9 +302,9 @@ def run_profile(settings: Settings, pages: int = 1500) -> dict[str, Any]:
     socket: uvicorn's HTTP parsing is not in it), 8 concurrent clients, sampled
     by pyinstrument every 0.5 ms. The tree goes to bench/results/page-profile.txt;
     the result has each component's share of self time (top 15)."""
-    from core import db
+    from models import tables
 
-    db.configure(settings)
+    tables.configure(settings)
     text, shares = asyncio.run(_profiled_pages(settings, pages))
     out = ROOT / "bench/results/page-profile.txt"
     out.parent.mkdir(parents=True, exist_ok=True)

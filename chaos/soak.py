@@ -510,9 +510,10 @@ async def run(
         create_tables=False,
     )
     from core import db
+    from models import tables
 
-    db.configure(settings)
-    await db.run_db(db.create_tables, settings)
+    tables.configure(settings)
+    await db.run_db(tables.create_tables, settings)
     env = {
         "LOANGRAPH_DYNAMODB_ENDPOINT": proxy.endpoint,
         "LOANGRAPH_TABLE_PREFIX": prefix,

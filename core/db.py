@@ -1,5 +1,6 @@
 """DynamoDB access: the thread pool every blocking PynamoDB call runs in, request
-counting (a botocore event hook), table creation, the transaction connection."""
+counting (a botocore event hook), the shared connection (table creation and
+pointing the models at it: `models.tables`)."""
 
 from __future__ import annotations
 
@@ -17,12 +18,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
-from botocore.exceptions import ClientError
 from pynamodb.connection import Connection
-from pynamodb.exceptions import TableError
-from pynamodb.models import Model
 
-import models
 from core.retry import botocore_retries
 from core.settings import Settings
 
@@ -185,17 +182,18 @@ _settings: Settings | None = None
 _tx_connection: Connection | None = None
 
 
-def configure(settings: Settings) -> None:
-    """Point every model at the database of `settings`. All tables share one
-    instrumented botocore client (thread-safe, one connection pool), built once
-    per endpoint: creating a client per table costs ~100 ms each."""
+def connect(settings: Settings) -> Connection:
+    """Point the thread pool and the shared connection at the database of
+    `settings` and return that connection. All tables share its instrumented
+    botocore client (thread-safe, one connection pool), built once per endpoint:
+    creating a client per table costs ~100 ms each. `models.tables.configure`
+    calls this and points every model at the client."""
     global _settings, _tx_connection, _threads
     _settings = settings
     if _threads != settings.db_threads and _executor is not None:
         _executor.shutdown(wait=False)
         globals()["_executor"] = None
     _threads = settings.db_threads
-    models.configure(settings)
     key = (
         settings.dynamodb_endpoint,
         settings.aws_region,
@@ -209,9 +207,7 @@ def configure(settings: Settings) -> None:
     if conn is None:
         conn = _connections[key] = _new_connection(settings)
     _tx_connection = conn
-    client = conn.client
-    for model in models.REGISTRY:
-        model._get_connection().connection._client = client
+    return conn
 
 
 _connections: dict[tuple[Any, ...], Connection] = {}
@@ -219,7 +215,7 @@ _connections: dict[tuple[Any, ...], Connection] = {}
 
 def settings() -> Settings:
     if _settings is None:
-        raise RuntimeError("core.db.configure() has not been called")
+        raise RuntimeError("models.tables.configure() has not been called")
     return _settings
 
 
@@ -244,57 +240,10 @@ def _new_connection(s: Settings) -> Connection:
 def tx_connection() -> Connection:
     """The PynamoDB connection that TransactWrite/TransactGet use (shared client)."""
     if _tx_connection is None:
-        raise RuntimeError("core.db.configure() has not been called")
+        raise RuntimeError("models.tables.configure() has not been called")
     return _tx_connection
 
 
 def boto_client() -> Any:
     """A plain botocore DynamoDB client on the configured endpoint (instrumented)."""
     return tx_connection().client
-
-
-def create_tables(settings_: Settings | None = None, *, wait: bool = True) -> list[str]:
-    """Create every missing table (idempotent). Returns the names created."""
-    s = settings_ or settings()
-    created: list[str] = []
-    client = boto_client()
-    existing: set[str] = set()
-    paginator = client.get_paginator("list_tables")
-    for page in paginator.paginate():
-        existing.update(page.get("TableNames", []))
-    for model in models.REGISTRY:
-        name = model.Meta.table_name
-        if name in existing:
-            continue
-        try:
-            model.create_table(wait=wait, billing_mode="PAY_PER_REQUEST")
-        except TableError as exc:  # created by a concurrent process meanwhile
-            if "ResourceInUseException" not in str(exc) and "already exists" not in str(exc):
-                raise
-        created.append(name)
-        _enable_recovery(client, name, local=bool(s.dynamodb_endpoint))
-    return created
-
-
-def _enable_recovery(client: Any, name: str, *, local: bool) -> None:
-    """Point-in-time recovery where the service supports it (AWS; not DynamoDB Local).
-    Encryption at rest is always on in AWS DynamoDB (AWS-owned key by default)."""
-    if local:
-        return
-    try:
-        client.update_continuous_backups(
-            TableName=name,
-            PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
-        )
-    except ClientError as exc:  # pragma: no cover - depends on the service
-        log.warning("point-in-time recovery not enabled on %s: %s", name, exc)
-
-
-def delete_tables() -> None:
-    for model in models.REGISTRY:
-        if model.exists():
-            model.delete_table()
-
-
-def model_tables() -> list[type[Model]]:
-    return list(models.REGISTRY)

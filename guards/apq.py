@@ -89,7 +89,7 @@ class PersistedQueryStore:
         return digest
 
     def register_sync(self, query: str) -> str:
-        """For scripts outside an event loop (core.db.configure() first)."""
+        """For scripts outside an event loop (core.tables.configure() first)."""
         digest = sha256_hex(query)
         _write(digest, query)
         self._remember(digest, query)
@@ -228,7 +228,7 @@ def parse_manifest(data: Any) -> dict[str, str]:
 def import_manifest_sync(
     store: PersistedQueryStore | None, docs: dict[str, str]
 ) -> tuple[int, int]:
-    """Store every document not stored yet (idempotent; core.db.configure() first).
+    """Store every document not stored yet (idempotent; core.tables.configure() first).
     Returns (added, already stored)."""
     added = 0
     for sha, query in docs.items():

@@ -175,9 +175,7 @@ class QueryGuards(SchemaExtension):
         self.analysis = a
         check_analysis(a, limits)
         if a.operation_type != "query":
-            from loaders import Loaders
-
-            ctx.loaders = Loaders(fresh=True)
+            ctx.read_fresh()
         if a.operation_type == "subscription":
             self.subscription_caller = guards.limiter.open_subscription(
                 ctx, limits.max_subscriptions_per_user

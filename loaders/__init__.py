@@ -19,7 +19,7 @@ from loaders.records import (
 
 class Loaders:
     """The loaders of one request; never shared across requests. `fresh=True`
-    (mutations, subscriptions) bypasses the process caches (guards.cache,
+    (mutations, subscriptions) bypasses the process caches (loaders.cache,
     loaders.page_cache)."""
 
     def __init__(self, fresh: bool = False) -> None:

@@ -10,12 +10,10 @@ from pynamodb.models import Model
 
 from core.db import run_db
 from core.retry import retry_call
+from ops import metrics
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
-
-# Observers of batch sizes (metrics): called with (loader name, number of keys).
-BATCH_LISTENERS: list[Any] = []
 
 
 class Loader(DataLoader, Generic[K, V]):  # type: ignore[misc]
@@ -31,8 +29,7 @@ class Loader(DataLoader, Generic[K, V]):  # type: ignore[misc]
         raise NotImplementedError
 
     async def batch_load_fn(self, keys: Sequence[K]) -> list[V | None]:
-        for listener in BATCH_LISTENERS:
-            listener(type(self).__name__, len(keys))
+        metrics.on_loader_batch(type(self).__name__, len(keys))
         return await run_db(self.fetch, list(keys))
 
 

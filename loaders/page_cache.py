@@ -1,6 +1,6 @@
 """The process-wide page cache: results of one-to-many reads (a loan's
 participants, versions and funding history; loan lists) next to the record
-cache (guards.cache), invalidated by the same two paths.
+cache (loaders.cache), invalidated by the same two paths.
 
 Every cached page belongs to a *scope* whose generation is part of its key:
 
@@ -28,7 +28,7 @@ weighs its rows + 1), least recently used first out; LOANGRAPH_PAGE_CACHE_TTL_SE
 bounds how long a page can outlive a missed event. A size of 0 turns it off.
 
 The cache holds query results only. Who may read a loan is decided per
-request before any of its pages is asked for (`core.permissions`, with an
+request before any of its pages is asked for (`resolvers.permissions`, with an
 uncached guard lookup for lenders); a lender's own-participations page is a
 different query (its filter names the lender) and so a different key.
 Mutations and subscriptions (`Loaders(fresh=True)`) never read from here.
@@ -43,6 +43,8 @@ from collections.abc import Hashable, Iterable
 from typing import Any
 
 from cachetools import TTLCache
+
+from ops import metrics
 
 Scope = tuple[str, ...]
 LISTS: Scope = ("loan-lists",)
@@ -258,3 +260,6 @@ def after_commit(tx: Any) -> None:
 
 def stats() -> dict[str, int]:
     return PAGES.stats()
+
+
+metrics.register_cache("pages", stats)

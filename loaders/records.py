@@ -6,16 +6,17 @@ from collections.abc import Hashable, Sequence
 from typing import TypeVar
 
 from core.db import run_db
-from guards.cache import CACHE
-from loaders.base import BATCH_LISTENERS, Loader, batch_get
+from loaders.base import Loader, batch_get
+from loaders.cache import CACHE
 from models import AuditEntry, Loan, LoanVersion, Participant, ParticipantGuard, User, Webhook
+from ops import metrics
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
 class CachedLoader(Loader[K, V]):
-    """A loader over the process cache (guards.cache): hits cost no DynamoDB
+    """A loader over the process cache (loaders.cache): hits cost no DynamoDB
     request and no thread hop; misses are read consistently and fill the cache.
     `fresh=True` (mutations, subscriptions) skips the cache and reads consistently."""
 
@@ -36,8 +37,7 @@ class CachedLoader(Loader[K, V]):
             return await super().batch_load_fn(keys)
         found, missing = CACHE.get_many(self.table, keys)
         if missing:
-            for listener in BATCH_LISTENERS:
-                listener(type(self).__name__, len(missing))
+            metrics.on_loader_batch(type(self).__name__, len(missing))
             epoch = CACHE.epoch()
             rows = await run_db(self.read, missing)
             CACHE.fill(self.table, zip(missing, rows, strict=True), epoch)

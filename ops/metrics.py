@@ -6,7 +6,9 @@ at `/metrics` too. Label values that clients control (operation names) are
 bounded: at most `MAX_OPERATION_NAMES` distinct names, the rest are `other`.
 
 Hooks for other layers (call them, do not import prometheus-client there):
-* `record_cache(cache, hit)`: a process cache lookup (guards/, loaders/).
+* `record_cache(cache, hit)`: a process cache lookup.
+* `register_cache(name, stats)`: a process cache's counters (loaders/).
+* `on_loader_batch(loader, size)`: one DataLoader batch (loaders/).
 * `record_webhook_delivery(status)`: one delivery attempt's outcome, from
   events/webhooks.py: `delivered` (2xx), `retrying` (failed, another attempt
   is scheduled) or `failed` (failed and past the retry horizon: given up).
@@ -23,7 +25,7 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import uvicorn
@@ -141,25 +143,30 @@ def record_cache(cache: str, hit: bool) -> None:
         _cache_counts[key] = _cache_counts.get(key, 0) + 1
 
 
+# The process caches (loaders/) report here: name -> a function returning their
+# counters ("hits", "misses", "invalidations"; the page cache also "evictions"
+# and "rows"). ops imports nothing above core: the caches register themselves.
+CacheStats = Callable[[], Mapping[str, int]]
+_cache_sources: dict[str, CacheStats] = {}
+
+
+def register_cache(name: str, stats: CacheStats) -> None:
+    """A process cache's counters, read at scrape time (idempotent by name)."""
+    _cache_sources[name] = stats
+
+
 def cache_counts() -> tuple[dict[tuple[str, str], int], dict[str, int]]:
-    """(lookups by (cache, result), invalidations by cache): the record cache under
-    the loaders (guards.cache, per table as `records:<table>`), the page cache
-    (loaders.page_cache, as `pages`) plus `record_cache`."""
+    """(lookups by (cache, result), invalidations by cache): the registered caches
+    (the record cache per table as `records:<table>`, the page cache as `pages`)
+    plus `record_cache`."""
     with _cache_lock:
         lookups = dict(_cache_counts)
     invalidations: dict[str, int] = {}
-    from guards import cache as record_cache_module
-    for table, st in record_cache_module.stats().items():
-        name = f"records:{table}"
+    for name, source in list(_cache_sources.items()):
+        st = source()
         lookups[(name, "hit")] = lookups.get((name, "hit"), 0) + int(st.get("hits", 0))
         lookups[(name, "miss")] = lookups.get((name, "miss"), 0) + int(st.get("misses", 0))
         invalidations[name] = int(st.get("invalidations", 0))
-    from loaders import page_cache
-
-    st = page_cache.stats()
-    lookups[("pages", "hit")] = lookups.get(("pages", "hit"), 0) + st["hits"]
-    lookups[("pages", "miss")] = lookups.get(("pages", "miss"), 0) + st["misses"]
-    invalidations["pages"] = st["invalidations"]
     return lookups, invalidations
 
 
@@ -278,18 +285,17 @@ class _LiveCollector(Collector):
         for cache, n in sorted(invalidations.items()):
             evicted.add_metric([cache], n)
         yield evicted
-        from loaders import page_cache
-
-        pages = page_cache.stats()
+        source = _cache_sources.get("pages")
+        pages = source() if source is not None else {}
         yield CounterMetricFamily(
             "loangraph_page_cache_evictions",
             "Pages the page cache dropped for room (LOANGRAPH_PAGE_CACHE_SIZE)",
-            value=pages["evictions"],
+            value=pages.get("evictions", 0),
         )
         yield GaugeMetricFamily(
             "loangraph_page_cache_rows",
             "Rows held by the page cache (its size limit counts these)",
-            value=pages["rows"],
+            value=pages.get("rows", 0),
         )
 
 
@@ -433,15 +439,12 @@ _installed = False
 
 
 def install() -> None:
-    """Connect the listeners of core.db and loaders (idempotent)."""
+    """Connect the listeners of core.db (idempotent)."""
     global _installed
     if _installed:
         return
     from core import db
-    from loaders.base import BATCH_LISTENERS
 
     db.CALL_LISTENERS.append(on_db_call)
-    if hasattr(db, "ATTEMPT_LISTENERS"):
-        db.ATTEMPT_LISTENERS.append(on_db_attempt_failed)
-    BATCH_LISTENERS.append(on_loader_batch)
+    db.ATTEMPT_LISTENERS.append(on_db_attempt_failed)
     _installed = True

@@ -11,8 +11,8 @@ from core.cursors import fingerprint
 from core.errors import BadUserInput, Forbidden
 from core.ids import from_global_id
 from core.pagination import QuerySpec
-from core.permissions import Access
 from models.audit import AUDIT_FEED
+from resolvers.permissions import Access
 from resolvers.shared import connection, run_page, time_range
 from schema.audit import AuditEntry, AuditEntryConnection, AuditEntryEdge
 from schema.common import AuditAction, page_args

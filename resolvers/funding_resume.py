@@ -100,8 +100,8 @@ async def resumable(
         await live.aclose()
         raise
     try:
-        from core.permissions import readable_loan
         from loaders import Loaders
+        from resolvers.permissions import readable_loan
         from resolvers.subscriptions import _from_event
 
         model = await Loaders(fresh=True).loan_by_id.load(loan_id)

@@ -12,8 +12,8 @@ from core.db import run_db
 from core.errors import Forbidden
 from core.ids import expect_global_id, from_global_id
 from core.pagination import QuerySpec
-from core.permissions import Access, readable_loan
 from models.loan import LOAN_KIND
+from resolvers.permissions import Access, readable_loan
 from resolvers.shared import connection, run_page, time_range, viewer_scope
 from schema.common import LoanStatus, WebhookEvent, page_args
 from schema.loans import (
@@ -73,7 +73,7 @@ async def loan_for_participant(info: Info, participant: models.Participant) -> L
     """A participant is only ever shown to someone who may read its loan."""
     ctx = info.context
     model = await ctx.loaders.loan_by_id.load(participant.loan_id)
-    from core.permissions import loan_access
+    from resolvers.permissions import loan_access
 
     access = await loan_access(ctx, model)
     return Loan(_m=model, _access=max(access, Access.LENDER))

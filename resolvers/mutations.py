@@ -11,7 +11,7 @@ from strawberry.types import Info
 from core.db import run_db
 from core.errors import BadUserInput, DomainError, DomainErrors
 from core.ids import expect_global_id, split_key
-from core.permissions import loan_access
+from resolvers.permissions import loan_access
 from schema.common import UserError
 from schema.loans import Loan
 from schema.participants import Participant

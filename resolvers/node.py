@@ -8,7 +8,7 @@ from strawberry.types import Info
 
 from core.errors import BadUserInput
 from core.ids import from_global_id, split_key
-from core.permissions import Access, readable_loan
+from resolvers.permissions import Access, readable_loan
 from schema.users import User
 
 

@@ -9,7 +9,7 @@ from strawberry.types import Info
 import models
 from core.cursors import decode_cursor, encode_cursor, fingerprint
 from core.pagination import Page, PageArgs, QuerySpec
-from core.permissions import Access
+from resolvers.permissions import Access
 from resolvers.selection import selects
 from resolvers.shared import run_page, viewer_scope
 from schema.common import PageInfo, ParticipantStatus, page_args
@@ -127,7 +127,7 @@ async def resolve_my_invitations(
 
 async def get_participant(info: Info, loan_id: str, participant_id: str) -> Participant | None:
     """A participant the viewer may see (node lookups), else None."""
-    from core.permissions import participant_visible, readable_loan
+    from resolvers.permissions import participant_visible, readable_loan
 
     ctx = info.context
     row = await ctx.loaders.participant_by_key.load((loan_id, participant_id))

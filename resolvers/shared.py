@@ -7,8 +7,8 @@ from typing import Any
 
 from pynamodb.attributes import UTCDateTimeAttribute
 
-from core.context import Context
 from core.pagination import Page, PageArgs, QuerySpec
+from resolvers.context import Context
 
 
 async def run_page(ctx: Context, spec: QuerySpec, args: PageArgs) -> Page[Any]:

@@ -15,8 +15,8 @@ from strawberry.types import Info
 import models
 from core.errors import Forbidden
 from core.ids import expect_global_id
-from core.permissions import Access, readable_loan
 from loaders import Loaders
+from resolvers.permissions import Access, readable_loan
 from schema.common import LoanStatus, WebhookEvent
 from schema.loans import Loan
 from schema.scalars import money

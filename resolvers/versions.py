@@ -7,7 +7,7 @@ from strawberry.types import Info
 import models
 from core.cursors import fingerprint
 from core.pagination import QuerySpec
-from core.permissions import Access, readable_loan
+from resolvers.permissions import Access, readable_loan
 from resolvers.shared import connection, run_page
 from schema.common import page_args
 from schema.versions import LoanVersion, LoanVersionConnection, LoanVersionEdge

@@ -13,7 +13,7 @@ from strawberry.types import Info
 import models
 from core.errors import Forbidden
 from core.ids import to_global_id
-from core.permissions import Access
+from resolvers.permissions import Access
 from schema.common import (
     After,
     Before,

@@ -10,7 +10,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from core.permissions import IsAuthenticated
+from resolvers.permissions import IsAuthenticated
 from schema.common import LoanStatus, UserError, WebhookEvent
 from schema.loans import Loan
 from schema.participants import Participant

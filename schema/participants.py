@@ -126,7 +126,7 @@ class Participant(Node):
         r = self._m.receipt
         if not r:
             return None
-        from core.permissions import can_read_receipt
+        from resolvers.permissions import can_read_receipt
 
         if not await can_read_receipt(info.context, self._m):
             return None

@@ -8,7 +8,7 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from core.permissions import IsAdmin, IsAuthenticated
+from resolvers.permissions import IsAdmin, IsAuthenticated
 from schema.audit import AuditEntryConnection
 from schema.common import (
     After,

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types import Info
 
-from core.permissions import IsAuthenticated
+from resolvers.permissions import IsAuthenticated
 from schema.common import LoanStatus, WebhookEvent
 from schema.loans import Loan
 

@@ -12,7 +12,7 @@ from strawberry.types import Info
 
 import models
 from core.ids import to_global_id
-from core.permissions import Access
+from resolvers.permissions import Access
 from schema.common import LoanStatus, Node, PageInfo
 from schema.loans import LoanTerms
 from schema.scalars import money, rate

@@ -14,6 +14,7 @@ from core import db
 from core.auth import Viewer, mint_token
 from core.dynamodb_local import DynamoDBLocal
 from core.settings import Settings
+from models import tables
 
 TEST_JWT_SECRET = "test-secret-for-loangraph-tests-0123456789"
 
@@ -48,8 +49,8 @@ def make_settings(endpoint: str, **overrides: object) -> Settings:
 def settings(dynamodb_endpoint: str) -> Iterator[Settings]:
     """Fresh tables for each test module."""
     s = make_settings(dynamodb_endpoint)
-    db.configure(s)
-    db.create_tables(s)
+    tables.configure(s)
+    tables.create_tables(s)
     yield s
 
 

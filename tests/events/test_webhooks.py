@@ -15,7 +15,7 @@ from core.errors import DomainError
 from events.broker import MemoryBroker
 from events.runtime import EventRuntime
 from events.signing import verify
-from models import AuditEntry, Webhook, WebhookDelivery
+from models import AuditEntry, Webhook, WebhookDelivery, tables
 from services.webhooks import delete_webhook, register_webhook
 from tests.conftest import new_user
 from tests.events.conftest import eventually, make_guard, make_user, new_id, write_audit
@@ -94,14 +94,14 @@ async def test_register_and_delete(settings, receiver) -> None:
         assert err.value.code == "VALIDATION" and err.value.field == field
 
     # Without WEBHOOK_ALLOW_PRIVATE, loopback and private targets are refused.
-    db.configure(settings.with_(webhook_allow_private=False))
+    tables.configure(settings.with_(webhook_allow_private=False))
     try:
         for url in (r.url, "https://127.0.0.1/x", "https://10.0.0.8/x", "https://localhost/x"):
             with pytest.raises(DomainError, match="refused") as err:
                 await db.run_db(register_webhook, owner, url, ["LOAN_FUNDED"])
             assert err.value.code == "VALIDATION"
     finally:
-        db.configure(settings)
+        tables.configure(settings)
 
     with pytest.raises(DomainError) as err:
         await db.run_db(delete_webhook, actor(), hook.webhook_id)

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from core import db
 from core.settings import Settings
 from faultproxy import FaultProxy
+from models import tables
 from tests.conftest import make_settings
 
 
@@ -47,7 +47,7 @@ def settings(fault_proxy: FaultProxy) -> Iterator[Settings]:
     )
     # Tables are created with the default (patient) timeouts: a loaded machine
     # can take more than the tests' short read timeout to create one.
-    db.configure(s.with_(db_read_timeout=30.0, db_max_attempts=5))
-    db.create_tables(s)
-    db.configure(s)
+    tables.configure(s.with_(db_read_timeout=30.0, db_max_attempts=5))
+    tables.create_tables(s)
+    tables.configure(s)
     yield s

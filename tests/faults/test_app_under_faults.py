@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from core import db
-from models import AuditEntry, Loan
+from models import AuditEntry, Loan, tables
 from tests.conftest import new_user
 from tests.graphql_client import gql
 
@@ -59,9 +59,9 @@ def settings(fault_proxy):
     )
     # Tables are created with the default (patient) timeouts: a loaded machine
     # can take more than the tests' short read timeout to create one.
-    db.configure(s.with_(db_read_timeout=30.0, db_max_attempts=5))
-    db.create_tables(s)
-    db.configure(s)
+    tables.configure(s.with_(db_read_timeout=30.0, db_max_attempts=5))
+    tables.create_tables(s)
+    tables.configure(s)
     return s
 
 

@@ -12,14 +12,15 @@ import pytest
 
 from core import db
 from core.settings import Settings
+from models import tables
 from tests.conftest import make_settings
 
 
 @pytest.fixture(scope="package")
 def shared_settings(dynamodb_endpoint: str) -> Settings:
     s = make_settings(dynamodb_endpoint)
-    db.configure(s)
-    db.create_tables(s)
+    tables.configure(s)
+    tables.create_tables(s)
     return s
 
 
@@ -32,7 +33,7 @@ def settings(shared_settings: Settings) -> Settings:
     except RuntimeError:
         current = None
     if current is not shared_settings:
-        db.configure(shared_settings)
+        tables.configure(shared_settings)
     return shared_settings
 
 

@@ -12,8 +12,7 @@ import pytest
 
 from core import db
 from events.types import DomainEvent
-from guards import cache
-from loaders import Loaders
+from loaders import Loaders, cache
 from models import Loan
 from tests.conftest import new_user
 from tests.guards.conftest import app_client, post

@@ -76,7 +76,7 @@ async def test_metrics_exposition_parses_and_counts_a_request(
         s.labels == {"route": "/graphql", "method": "POST", "status": "200"}
         for s in families["loangraph_http_requests"]
     )
-    if importlib.util.find_spec("guards.cache") is not None:
+    if importlib.util.find_spec("loaders.cache") is not None:
         caches = {s.labels["cache"] for s in families["loangraph_cache_requests"]}
         assert "records:loans" in caches
     if "events.stream" in sys.modules:

@@ -24,10 +24,10 @@ import httpx
 import pytest
 import websockets
 
-from core import db
 from core.auth import mint_token
 from core.dynamodb_local import DynamoDBLocal, free_port
 from core.settings import Settings
+from models import tables
 from tests.conftest import TEST_JWT_SECRET
 from tests.ops.conftest import LiveServer, start_server
 
@@ -57,8 +57,8 @@ def post(
 
 def create_tables(endpoint: str, prefix: str) -> None:
     settings = Settings(dynamodb_endpoint=endpoint, table_prefix=prefix, jwt_secret=TEST_JWT_SECRET)
-    db.configure(settings)
-    db.create_tables(settings)
+    tables.configure(settings)
+    tables.create_tables(settings)
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ def outage_env(tmp_path: Path, settings: Settings):
     finally:
         server.stop(signal.SIGKILL)
         state["ddb"].stop()
-        db.configure(settings)
+        tables.configure(settings)
 
 
 @pytest.mark.slow

@@ -212,12 +212,12 @@ async def test_a_huge_id_is_refused_before_the_database(server, protocol):
 async def test_internal_errors_in_socket_messages_are_masked(server, dynamodb_endpoint, protocol):
     """A corrupt record read by a subscription: the client gets INTERNAL_SERVER_ERROR
     with a request id, like over HTTP, never the exception's text."""
-    from core import db
     from core.ids import to_global_id
+    from models import tables
     from tests.conftest import make_settings, new_user
     from tests.factories import make_loan, write_all
 
-    db.configure(make_settings(dynamodb_endpoint, table_prefix=server.table_prefix))
+    tables.configure(make_settings(dynamodb_endpoint, table_prefix=server.table_prefix))
     borrower = new_user("corrupt")
     loan = make_loan(borrower, status="WEIRD")
     await asyncio.to_thread(write_all, [loan])

@@ -11,7 +11,7 @@ import pytest
 from core import db
 from core.actor import Actor
 from core.auth import Viewer
-from models import AuditEntry, Loan, Participant
+from models import AuditEntry, Loan, Participant, tables
 from models.audit import record_key
 from services import funding
 from tests.conftest import make_settings, new_user
@@ -25,8 +25,8 @@ def shared_settings(dynamodb_endpoint: str):
     random users and loans, so they never see each other's data); creating
     the tables per module would cost ~3 s each."""
     s = make_settings(dynamodb_endpoint)
-    db.configure(s)
-    db.create_tables(s)
+    tables.configure(s)
+    tables.create_tables(s)
     return s
 
 
@@ -40,15 +40,15 @@ def settings(shared_settings):
     except RuntimeError:
         current = None
     if current is not shared_settings:
-        db.configure(shared_settings)
+        tables.configure(shared_settings)
     return shared_settings
 
 
 @pytest.fixture(scope="module")
 def fresh_settings(dynamodb_endpoint: str):
     s = make_settings(dynamodb_endpoint)
-    db.configure(s)
-    db.create_tables(s)
+    tables.configure(s)
+    tables.create_tables(s)
     return s
 
 

@@ -9,10 +9,10 @@ from typing import Any
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
-from core.context import Context
 from core.errors import Forbidden, Unauthenticated
 from models import Loan, Participant
 from models.participant import guard_key
+from resolvers.context import Context
 
 
 class Access(enum.IntEnum):

@@ -29,6 +29,10 @@ class Context:
     # WebSocket `connection_init` payload (Strawberry sets it).
     connection_params: dict[str, Any] | None = None
 
+    def read_fresh(self) -> None:
+        """Mutations and subscriptions read around the process caches (guards.extension)."""
+        self.loaders = Loaders(fresh=True)
+
     def require_viewer(self) -> Viewer:
         if self.auth_error is not None:
             raise Unauthenticated(str(self.auth_error))

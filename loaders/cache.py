@@ -8,7 +8,7 @@ commit this process saw). It is invalidated
 * by this process's own writes: `after_commit` runs after every committed
   transaction (`services.tx.AFTER_COMMIT_HOOKS`), and
 * by events from any replica: `on_event` is the event dispatcher's invalidation
-  hook (`EventDispatcher.add_invalidation_hook(guards.cache.on_event)`).
+  hook (`EventDispatcher.add_invalidation_hook(loaders.cache.on_event)`).
 
 The TTL bounds staleness across replicas when an invalidation is missed.
 Mutations and subscriptions read fresh (`Loaders(fresh=True)`), never from here.
@@ -23,9 +23,12 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
+from functools import partial
 from typing import Any
 
 from cachetools import TTLCache
+
+from ops import metrics
 
 TABLES = ("loans", "users", "loan_versions")
 
@@ -166,3 +169,11 @@ def after_commit(tx: Any) -> None:
 
 def stats() -> dict[str, dict[str, int]]:
     return CACHE.stats()
+
+
+def _table_stats(table: str) -> dict[str, int]:
+    return CACHE.stats()[table]
+
+
+for _table in TABLES:
+    metrics.register_cache(f"records:{_table}", partial(_table_stats, _table))
