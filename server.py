@@ -121,7 +121,7 @@ async def _client_json_problem(request: Request) -> str | None:
     return None
 
 
-class LoangraphGraphQL(GuardedViewMixin, GraphQL):
+class LoangraphGraphQL(GuardedViewMixin, GraphQL[Context, None]):
     """Strawberry's ASGI view with our context, auth and offline GraphiQL."""
 
     # The per-request loader container (the naive benchmark swaps in an unbatched one).
@@ -181,7 +181,8 @@ class LoangraphGraphQL(GuardedViewMixin, GraphQL):
             request_id=request.scope.get("state", {}).get("request_id") or uuid.uuid4().hex,
             ip_address=request.client.host if request.client else None,
             user_agent=request.headers.get("user-agent"),
-            extras=dict(self.app_state),
+            guards=self.app_state.get("guards"),
+            events=self.app_state.get("events"),
             loaders=self.loaders_factory(),
             # The access log's DynamoDB counter (ops/logging.py) when there is one.
             stats=db.current_stats.get() or db.RequestStats(),
@@ -207,7 +208,7 @@ class LoangraphGraphQL(GuardedViewMixin, GraphQL):
                     # as a coded error (SERVICE_UNAVAILABLE) instead of a bare 500;
                     # the upsert is retried on the next request.
                     log.warning("user upsert failed for %s: %r", ctx.viewer.user_id, exc)
-                    ctx.extras["user_sync_error"] = exc
+                    ctx.user_sync_error = exc
 
     async def on_ws_connect(self, context: Context) -> Any:
         params = getattr(context, "connection_params", None) or {}

@@ -70,7 +70,7 @@ def _context(settings: Any, state: dict[str, Any]) -> Any:
     from resolvers.context import Context
 
     return Context(
-        settings=settings, extras=dict(state), response=Response(), ip_address="192.0.2.1"
+        settings=settings, guards=state["guards"], response=Response(), ip_address="192.0.2.1"
     )
 
 

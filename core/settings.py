@@ -5,10 +5,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
+from typing import Any, overload
 
 PREFIX = "LOANGRAPH_"
 
 
+@overload
+def _env(name: str) -> str | None: ...
+@overload
+def _env(name: str, default: str) -> str: ...
+@overload
+def _env(name: str, default: str | None) -> str | None: ...
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(PREFIX + name)
     return default if value is None or value == "" else value
@@ -208,7 +215,7 @@ class Settings:
         """Key for cursors and other server-signed tokens."""
         return (self.cursor_secret or self.jwt_secret + ":cursor").encode()
 
-    def with_(self, **changes: object) -> Settings:
+    def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
 

@@ -7,12 +7,12 @@ the app state, where the `QueryGuards` extension and the HTTP view find it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from core.settings import Settings
 from guards.apq import MODES, PersistedQueryStore
 from guards.limits import DEFAULT_LIMITS, GuardLimits
-from guards.ratelimit import RateLimiter
+from guards.ratelimit import RateLimiter, RateLimitState
 
 
 @dataclass
@@ -24,6 +24,20 @@ class Guards:
     limiter: RateLimiter
     store: PersistedQueryStore
     mode: str = "apq"
+
+
+class GuardedContext(Protocol):
+    """What the guard rails need of a request context (resolvers.context.Context,
+    which they do not import: it sits in a layer above)."""
+
+    guards: Guards | None
+    rate_limit: RateLimitState | None
+    # Documents of this request that were admitted (parsed, validated, within
+    # limits), set by QueryGuards, read before a persisted query stores one.
+    admitted_documents: set[str]
+
+    def read_fresh(self) -> None:
+        """Read around the process caches from now on (mutations, subscriptions)."""
 
 
 def install(state: dict[str, Any], settings: Settings, limits: GuardLimits | None = None) -> Guards:
@@ -39,4 +53,4 @@ def install(state: dict[str, Any], settings: Settings, limits: GuardLimits | Non
     return guards
 
 
-__all__ = ["Guards", "GuardLimits", "install"]
+__all__ = ["GuardedContext", "Guards", "GuardLimits", "install"]

@@ -37,9 +37,6 @@ from guards.errors import PersistedQueryNotFound, PersistedQueryRequired
 MODES = ("apq", "allowlist", "off")
 # Points a request naming a persisted-query hash spends, on top of its operation.
 PERSISTED_QUERY_COST = 1
-# Operation extensions key: documents of this request that were admitted
-# (parsed, validated, within limits), set by QueryGuards, read before storing.
-ADMITTED_KEY = "admitted_documents"
 # Marks operation extensions whose document came from the store. An object, not a
 # JSON value, so no client can send it.
 TRUSTED_KEY = "loangraph.persisted"

@@ -29,7 +29,7 @@ from strawberry.extensions import SchemaExtension
 
 from core.errors import CodedError
 from core.times import serialize_datetime
-from guards import apq
+from guards import GuardedContext, Guards, apq
 from guards.cost import Analysis, actual_cost, analyze
 from guards.errors import TooManyTokens
 from guards.limits import check_analysis, check_expanded_size, check_list_inputs
@@ -60,19 +60,19 @@ class QueryGuards(SchemaExtension):
         self.analysis: Analysis | None = None
         self.state: RateLimitState | None = None
         self.subscription_caller: str | None = None
-        self.guards: Any = None
+        self.guards: Guards | None = None
 
     # ------------------------------------------------------------ hooks
     async def on_operation(self) -> AsyncIterator[None]:
         ec = self.execution_context
-        extras = getattr(ec.context, "extras", None)
-        self.guards = extras.get("guards") if extras is not None else None
+        # None when the schema runs without the app's context (no guard rails).
+        self.guards = getattr(ec.context, "guards", None)
         if self.guards is not None:
             ec.parse_options["max_tokens"] = self.guards.limits.max_tokens
         try:
             yield
         finally:
-            if self.subscription_caller is not None:
+            if self.subscription_caller is not None and self.guards is not None:
                 self.guards.limiter.close_subscription(self.subscription_caller)
                 self.subscription_caller = None
 
@@ -111,7 +111,7 @@ class QueryGuards(SchemaExtension):
             and not ec.pre_execution_errors
         ):
             try:
-                await self._admit()
+                await self._admit(self.guards, ec.graphql_document)
             except RateLimitExceeded as exc:
                 self._set_headers(exc.state, status=429, retry_after=exc.retry_after)
                 ec.pre_execution_errors = [exc.error]
@@ -123,9 +123,8 @@ class QueryGuards(SchemaExtension):
         # Validation ran inside the yield: a document with no error by now parsed,
         # validated and passed every limit; a persisted query may store it.
         if self.guards is not None and ec.query and not ec.pre_execution_errors:
-            extras = getattr(ec.context, "extras", None)
-            if extras is not None:
-                extras.setdefault(apq.ADMITTED_KEY, set()).add(ec.query)
+            ctx: GuardedContext = ec.context
+            ctx.admitted_documents.add(ec.query)
 
     def get_results(self) -> dict[str, Any]:
         a = self.analysis
@@ -154,20 +153,18 @@ class QueryGuards(SchemaExtension):
         }
 
     # ------------------------------------------------------------ admission
-    async def _admit(self) -> None:
+    async def _admit(self, guards: Guards, document: DocumentNode) -> None:
         ec = self.execution_context
-        guards = self.guards
-        ctx = ec.context
+        ctx: GuardedContext = ec.context
         limits = guards.limits
         # First, before any lookup or analysis: the expanded size of the document
         # (linear in its text), which bounds the work of everything after it.
-        check_expanded_size(ec.graphql_document, ec.operation_name, limits)
+        check_expanded_size(document, ec.operation_name, limits)
         if guards.mode == "allowlist":
             trusted = (ec.operation_extensions or {}).get(apq.TRUSTED_KEY) is apq.TRUSTED
             viewer = getattr(ctx, "viewer", None)
             if not trusted and not (viewer is not None and viewer.is_admin):
                 await apq.check_allowed(guards.store, ec.query)
-        document = ec.graphql_document
         check_list_inputs(document, ec.variables, limits)
         a = analyze(
             ec.schema._schema, document, ec.operation_name, ec.variables, max_depth=limits.max_depth
@@ -181,7 +178,7 @@ class QueryGuards(SchemaExtension):
                 ctx, limits.max_subscriptions_per_user
             )
         self.state = await guards.limiter.spend(ctx, max(a.cost, 1))
-        ctx.extras["rate_limit"] = self.state
+        ctx.rate_limit = self.state
         self._set_headers(self.state)
 
     def _set_headers(

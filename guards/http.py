@@ -113,7 +113,7 @@ class GuardedViewMixin:
         )
         if resolved is not None and resolved.register is not None and resolved.query:
             viewer = getattr(context, "viewer", None)
-            admitted = getattr(context, "extras", {}).get(apq.ADMITTED_KEY, ())
+            admitted = getattr(context, "admitted_documents", ())
             if viewer is not None and resolved.query in admitted:
                 await guards.store.register(resolved.query, resolved.register)
         return result

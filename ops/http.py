@@ -16,6 +16,7 @@ type negotiation and status codes around Strawberry's view.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from cross_web import HTTPException
@@ -119,10 +120,12 @@ def error_response(request: Request, exc: HTTPException) -> Response:
 
 def _is_request_error(result: Any) -> bool:
     errors = getattr(result, "errors", None)
-    return bool(errors) and result.data is None and all(not e.path for e in errors)
+    if not errors:
+        return False
+    return result.data is None and all(not e.path for e in errors)
 
 
-def process_result(request: Request, result: Any, data: dict[str, Any]) -> dict[str, Any]:
+def process_result(request: Request, result: Any, data: Mapping[str, Any]) -> Mapping[str, Any]:
     """Drop `data` from request errors when the client speaks graphql-response+json."""
     state = _state(request)
     if state.get("media_type") == GRAPHQL_RESPONSE_JSON and _is_request_error(result):

@@ -25,7 +25,7 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import uvicorn
@@ -210,7 +210,7 @@ def _code_errors(errors: Any) -> Any:
     return errors
 
 
-class TrackedTransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-arg]
+class TrackedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
     """graphql-transport-ws handler that the open-subscriptions gauge can see."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -223,7 +223,7 @@ class TrackedTransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[
         await super().send_message(message)
 
 
-class TrackedWSHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
+class TrackedWSHandler(BaseGraphQLWSHandler[Any, Any]):
     """Legacy graphql-ws handler that the open-subscriptions gauge can see."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -354,7 +354,7 @@ async def metrics_endpoint(request: Request) -> Response:
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
-def token_endpoint(token: str | None):  # type: ignore[no-untyped-def]
+def token_endpoint(token: str | None) -> Callable[[Request], Awaitable[Response]]:
     """/metrics, behind `Authorization: Bearer <token>` when a token is set
     (LOANGRAPH_METRICS_TOKEN): 401 otherwise, compared in constant time."""
     if not token:

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
-from strawberry.types import Info
+from pynamodb.expressions.condition import Condition
+from pynamodb.indexes import Index
 
 import models
 from core.cursors import fingerprint
 from core.errors import BadUserInput, Forbidden
 from core.ids import from_global_id
-from core.pagination import QuerySpec
+from core.pagination import Page, QuerySpec
 from models.audit import AUDIT_FEED
+from resolvers.context import Info
 from resolvers.permissions import Access
 from resolvers.shared import connection, run_page, time_range
 from schema.audit import AuditEntry, AuditEntryConnection, AuditEntryEdge
 from schema.common import AuditAction, page_args
+
+if TYPE_CHECKING:
+    import schema.loans
 
 A = models.AuditEntry
 
@@ -23,13 +29,18 @@ A = models.AuditEntry
 _RECORD_TABLES = {"Loan": "loans", "Participant": "participants", "Webhook": "webhooks"}
 
 
-def _connection(page) -> AuditEntryConnection:  # type: ignore[no-untyped-def]
+def _connection(page: Page[models.AuditEntry]) -> AuditEntryConnection:
     return connection(AuditEntryConnection, AuditEntryEdge, page, lambda m: AuditEntry(_m=m))
 
 
 async def resolve_loan_audit_trail(
-    info: Info, loan, first, after, last, before
-) -> AuditEntryConnection:  # type: ignore[no-untyped-def]
+    info: Info,
+    loan: schema.loans.Loan,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> AuditEntryConnection:
     """The loan's and its participants' entries in one Query (GSI loan_id + sk)."""
     if loan._access < Access.BORROWER:
         raise Forbidden("Only the borrower and admins may read a loan's audit trail")
@@ -69,8 +80,9 @@ async def resolve_audit_log(
     (table key), by actor (GSI) or the whole feed (GSI), time-bounded by sk."""
     args = page_args(first, after, last, before)
     range_cond = time_range(A.sk, from_, to)
-    filt = None
+    filt: Condition | None = None
     actor_id = None
+    index: Index[models.AuditEntry] | None
     if actor_global_id is not None:
         kind, actor_id = from_global_id(actor_global_id)
         if kind != "User":

@@ -1,9 +1,13 @@
-"""The typed request context, built once per request in `get_context()`."""
+"""The typed request context, built once per request in `get_context()`
+(server.py), once per operation on a WebSocket (web/sockets.py), and `Info`,
+the resolvers' view of it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import strawberry
 
 from core.actor import Actor
 from core.auth import AuthError, Viewer
@@ -11,6 +15,11 @@ from core.db import RequestStats
 from core.errors import Unauthenticated
 from core.settings import Settings
 from loaders import Loaders
+
+if TYPE_CHECKING:
+    from events.runtime import EventRuntime
+    from guards import Guards
+    from guards.ratelimit import RateLimitState
 
 
 @dataclass
@@ -25,7 +34,17 @@ class Context:
     user_agent: str | None = None
     loaders: Loaders = field(default_factory=Loaders)
     stats: RequestStats = field(default_factory=RequestStats)
-    extras: dict[str, Any] = field(default_factory=dict)
+    # The app's guard rails and event runtime (None in a bare schema execution).
+    guards: Guards | None = None
+    events: EventRuntime | None = None
+    # Set by the guard rails (guards.extension): the operation's rate-limit
+    # state, and the documents admitted (a persisted query may store them).
+    rate_limit: RateLimitState | None = None
+    admitted_documents: set[str] = field(default_factory=set)
+    # resolvers.selection: whether a field selects a sub-field, by (node, name).
+    selects: dict[Any, bool] = field(default_factory=dict)
+    # The viewer's profile upsert failed (server.py); the request goes on.
+    user_sync_error: Exception | None = None
     # WebSocket `connection_init` payload (Strawberry sets it).
     connection_params: dict[str, Any] | None = None
 
@@ -55,3 +74,7 @@ class Context:
 
     def get(self, key: str, default: Any = None) -> Any:
         return getattr(self, key, default)
+
+
+# What resolvers receive: the context above, no root value.
+Info: TypeAlias = strawberry.Info[Context, None]

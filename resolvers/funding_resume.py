@@ -24,8 +24,6 @@ import time
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from strawberry.types import Info
-
 from core.cursors import decode_cursor, encode_cursor, fingerprint
 from core.db import run_db
 from core.errors import BadUserInput
@@ -33,6 +31,7 @@ from core.ids import expect_global_id
 from core.settings import Settings
 from events.types import DomainEvent
 from models import AuditEntry
+from resolvers.context import Info
 from services.chain import commit_key
 
 # How long to wait for the audit GSI to show entries up to the loan's seq

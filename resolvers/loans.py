@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from strawberry.types import Info
+from pynamodb.expressions.condition import Condition
+from pynamodb.indexes import Index
 
 import models
 from core.cursors import fingerprint
@@ -13,6 +14,7 @@ from core.errors import Forbidden
 from core.ids import expect_global_id, from_global_id
 from core.pagination import QuerySpec
 from models.loan import LOAN_KIND
+from resolvers.context import Info
 from resolvers.permissions import Access, readable_loan
 from resolvers.shared import connection, run_page, time_range, viewer_scope
 from schema.common import LoanStatus, WebhookEvent, page_args
@@ -108,8 +110,10 @@ async def resolve_loans(
             raise Forbidden("You may list only your own loans (filter.borrowerId must be you)")
         borrower_id = viewer.user_id
     L = models.Loan
-    filt = L.deleted_at.does_not_exist() if not include_deleted else None
+    filt: Condition | None = L.deleted_at.does_not_exist() if not include_deleted else None
     range_cond = None
+    index: Index[models.Loan]
+    hash_key: str
     if borrower_id is not None:
         index, hash_key = L.by_borrower, borrower_id
         if status is not None:

@@ -6,11 +6,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from strawberry.types import Info
-
 from core.db import run_db
 from core.errors import BadUserInput, DomainError, DomainErrors
 from core.ids import expect_global_id, split_key
+from resolvers.context import Info
 from resolvers.permissions import loan_access
 from schema.common import UserError
 from schema.loans import Loan

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-
-from strawberry.types import Info
+from collections.abc import Sequence
 
 from core.errors import BadUserInput
 from core.ids import from_global_id, split_key
+from resolvers.context import Info
 from resolvers.permissions import Access, readable_loan
+from schema.common import Node
 from schema.users import User
 
 
-async def resolve_node(info: Info, global_id: str):  # type: ignore[no-untyped-def]
+async def resolve_node(info: Info, global_id: str) -> Node | None:
     """The record, or null when it does not exist or the viewer may not see it."""
     from resolvers.loans import get_loan
     from resolvers.participants import get_participant
@@ -61,7 +62,7 @@ async def resolve_node(info: Info, global_id: str):  # type: ignore[no-untyped-d
     return None
 
 
-async def resolve_nodes(info: Info, ids: list[str]):  # type: ignore[no-untyped-def]
+async def resolve_nodes(info: Info, ids: Sequence[str]) -> list[Node | None]:
     if len(ids) > 100:
         raise BadUserInput("`ids` takes at most 100 ids", argument="ids")
-    return await asyncio.gather(*(resolve_node(info, i) for i in ids))
+    return list(await asyncio.gather(*(resolve_node(info, i) for i in ids)))

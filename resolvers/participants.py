@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import bisect
+from typing import TYPE_CHECKING
 
-from strawberry.types import Info
+from pynamodb.expressions.condition import Condition
+from pynamodb.indexes import Index
 
 import models
 from core.cursors import decode_cursor, encode_cursor, fingerprint
 from core.pagination import Page, PageArgs, QuerySpec
+from resolvers.context import Info
 from resolvers.permissions import Access
 from resolvers.selection import selects
 from resolvers.shared import run_page, viewer_scope
@@ -16,12 +19,15 @@ from schema.common import PageInfo, ParticipantStatus, page_args
 from schema.participants import Participant, ParticipantConnection, ParticipantEdge
 from schema.users import User
 
+if TYPE_CHECKING:
+    import schema.loans
+
 P = models.Participant
 
 
 async def _connection(
-    info: Info, page, total_count: int | None, prime: bool = True
-) -> ParticipantConnection:  # type: ignore[no-untyped-def]
+    info: Info, page: Page[models.Participant], total_count: int | None, prime: bool = True
+) -> ParticipantConnection:
     ctx = info.context
     loader = ctx.loaders.participant_by_key
     for row in page.items if prime else ():  # never prime with a point-in-time image
@@ -56,7 +62,7 @@ def _count(loan: models.Loan, status: ParticipantStatus | None) -> int | None:
 
 async def resolve_loan_participants(
     info: Info,
-    loan,  # schema.loans.Loan  # type: ignore[no-untyped-def]
+    loan: schema.loans.Loan,
     first: int | None,
     after: str | None,
     last: int | None,
@@ -72,7 +78,7 @@ async def resolve_loan_participants(
     m: models.Loan = loan._m
     if loan._as_of is not None:
         return await _participants_as_of(info, loan, args, status, include_deleted)
-    filt = None
+    filt: Condition | None = None
     if not (include_deleted and access >= Access.BORROWER):
         filt = P.deleted_at.does_not_exist()
         include_deleted = False
@@ -108,6 +114,7 @@ async def resolve_my_invitations(
     viewer = ctx.require_viewer()
     args = page_args(first, after, last, before)
     range_cond = (P.status == status.value) if status is not None else None
+    index: Index[models.Participant]
     if viewer.email:
         index, hash_key = P.by_email, viewer.email
     else:
@@ -144,7 +151,7 @@ async def get_participant(info: Info, loan_id: str, participant_id: str) -> Part
 
 async def _participants_as_of(
     info: Info,
-    loan,  # schema.loans.Loan  # type: ignore[no-untyped-def]
+    loan: schema.loans.Loan,
     args: PageArgs,
     status: ParticipantStatus | None,
     include_deleted: bool,

@@ -7,12 +7,11 @@ import enum
 from typing import Any
 
 from strawberry.permission import BasePermission
-from strawberry.types import Info
 
 from core.errors import Forbidden, Unauthenticated
 from models import Loan, Participant
 from models.participant import guard_key
-from resolvers.context import Context
+from resolvers.context import Context, Info
 
 
 class Access(enum.IntEnum):

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from strawberry.types import Info
-
+from resolvers.context import Info
 from schema.ratelimit import RateLimit
 
 
 def resolve_rate_limit(info: Info) -> RateLimit:
     ctx = info.context
-    state = ctx.extras.get("rate_limit")
+    state = ctx.rate_limit
     if state is not None:
         return RateLimit(
             limit=state.limit, cost=state.cost, remaining=state.remaining, reset_at=state.reset_at

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode
-from strawberry.types import Info
+
+from resolvers.context import Info
 
 
 def _fields(selection_set: Any, fragments: dict[str, Any], name: str) -> list[FieldNode]:
@@ -29,7 +30,7 @@ def selects(info: Info, *path: str) -> bool:
     e.g. selects(info, "edges", "node", "lender"). Walks the document's AST
     (cached per field node), far cheaper than `info.selected_fields`."""
     raw = info._raw_info
-    cache: dict[Any, bool] = info.context.extras.setdefault("_selects", {})
+    cache: dict[Any, bool] = info.context.selects
     key = (id(raw.field_nodes[0]), path)
     hit = cache.get(key)
     if hit is not None:

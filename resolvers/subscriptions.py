@@ -10,12 +10,11 @@ from collections.abc import AsyncGenerator
 from decimal import Decimal
 from typing import Any
 
-from strawberry.types import Info
-
 import models
 from core.errors import Forbidden
 from core.ids import expect_global_id
 from loaders import Loaders
+from resolvers.context import Info
 from resolvers.permissions import Access, readable_loan
 from schema.common import LoanStatus, WebhookEvent
 from schema.loans import Loan
@@ -119,7 +118,7 @@ RECHECK_SECONDS = 60.0
 async def funding_progress(info: Info, loan_global_id: str) -> AsyncGenerator[FundingUpdate, None]:
     ctx = info.context
     loan_id = expect_global_id(loan_global_id, "Loan")
-    runtime = ctx.extras.get("events")
+    runtime = ctx.events
     # Subscribe before reading, so no change falls between the read and the feed.
     sub = runtime.broker.subscribe(loan_id) if runtime is not None else None
     try:

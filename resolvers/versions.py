@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-from strawberry.types import Info
+from typing import TYPE_CHECKING
 
 import models
 from core.cursors import fingerprint
 from core.pagination import QuerySpec
+from resolvers.context import Info
 from resolvers.permissions import Access, readable_loan
 from resolvers.shared import connection, run_page
 from schema.common import page_args
 from schema.versions import LoanVersion, LoanVersionConnection, LoanVersionEdge
 
+if TYPE_CHECKING:
+    import schema.loans
+
 
 async def resolve_loan_versions(
-    info: Info, loan, first, after, last, before
-) -> LoanVersionConnection:  # type: ignore[no-untyped-def]
+    info: Info,
+    loan: schema.loans.Loan,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> LoanVersionConnection:
     ctx = info.context
     args = page_args(first, after, last, before)
     spec = QuerySpec(

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from strawberry.types import Info
-
 import models
 from core.cursors import fingerprint
 from core.pagination import QuerySpec
+from resolvers.context import Info
 from resolvers.shared import connection, run_page, viewer_scope
 from schema.common import page_args
 from schema.webhooks import (
@@ -19,7 +18,9 @@ from schema.webhooks import (
 )
 
 
-async def resolve_webhooks(info: Info, first, after, last, before) -> WebhookConnection:  # type: ignore[no-untyped-def]
+async def resolve_webhooks(
+    info: Info, first: int | None, after: str | None, last: int | None, before: str | None
+) -> WebhookConnection:
     ctx = info.context
     viewer = ctx.require_viewer()
     args = page_args(first, after, last, before)
@@ -36,8 +37,13 @@ async def resolve_webhooks(info: Info, first, after, last, before) -> WebhookCon
 
 
 async def resolve_deliveries(
-    info: Info, webhook: models.Webhook, first, after, last, before
-) -> WebhookDeliveryConnection:  # type: ignore[no-untyped-def]
+    info: Info,
+    webhook: models.Webhook,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> WebhookDeliveryConnection:
     args = page_args(first, after, last, before)
     spec = QuerySpec(
         models.WebhookDelivery,

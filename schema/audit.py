@@ -6,10 +6,10 @@ import datetime as dt
 
 import strawberry
 from strawberry.scalars import JSON
-from strawberry.types import Info
 
 import models
 from core.ids import to_global_id
+from resolvers.context import Info
 from schema.common import AuditAction, Node, PageInfo
 from schema.users import User, load_user
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from typing import Annotated
+from typing import Annotated, cast
 
 import strawberry
 
@@ -11,11 +11,21 @@ from core.errors import DomainError
 from core.pagination import Page, PageArgs
 
 
+def enum_value(value: str, description: str) -> str:
+    """`strawberry.enum_value`, typed as the value it stands for: `@strawberry.enum`
+    swaps each definition for its value, so `Member.value` is that str."""
+    return cast(str, strawberry.enum_value(value, description=description))
+
+
 @strawberry.interface(description="An object with a global id, fetchable with `node(id:)`.")
 class Node:
-    id: strawberry.ID = strawberry.field(
+    # A resolver, not a dataclass field: every implementer computes its id from
+    # its record, so none takes an `id` argument.
+    @strawberry.field(
         description='Global, opaque Relay id, e.g. "TG9hbjo3ZjFkLi4u" (base64 of "Loan:<uuid>").'
     )
+    def id(self) -> strawberry.ID:
+        raise NotImplementedError
 
 
 @strawberry.type(description="Where a page of a connection sits in the whole list (Relay).")
@@ -41,76 +51,66 @@ class PageInfo:
 
 @strawberry.enum(description="Lifecycle of a loan.")
 class LoanStatus(enum.Enum):
-    PENDING = strawberry.enum_value("PENDING", description="Open for invitations and acceptances.")
-    FUNDED = strawberry.enum_value("FUNDED", description="Fully funded (set automatically).")
-    ACTIVE = strawberry.enum_value("ACTIVE", description="Disbursed and being repaid.")
-    COMPLETED = strawberry.enum_value("COMPLETED", description="Repaid in full.")
-    CANCELLED = strawberry.enum_value("CANCELLED", description="Called off before activation.")
+    PENDING = enum_value("PENDING", description="Open for invitations and acceptances.")
+    FUNDED = enum_value("FUNDED", description="Fully funded (set automatically).")
+    ACTIVE = enum_value("ACTIVE", description="Disbursed and being repaid.")
+    COMPLETED = enum_value("COMPLETED", description="Repaid in full.")
+    CANCELLED = enum_value("CANCELLED", description="Called off before activation.")
 
 
 @strawberry.enum(description="Where an invited lender stands.")
 class ParticipantStatus(enum.Enum):
-    PENDING = strawberry.enum_value("PENDING", description="Invited, no answer yet.")
-    ACCEPTED = strawberry.enum_value("ACCEPTED", description="Accepted; the contribution counts.")
-    DECLINED = strawberry.enum_value("DECLINED", description="Declined the invitation.")
+    PENDING = enum_value("PENDING", description="Invited, no answer yet.")
+    ACCEPTED = enum_value("ACCEPTED", description="Accepted; the contribution counts.")
+    DECLINED = enum_value("DECLINED", description="Declined the invitation.")
 
 
 @strawberry.enum(description="Kind of change an audit entry records.")
 class AuditAction(enum.Enum):
-    CREATE = strawberry.enum_value("CREATE", description="The record was created.")
-    UPDATE = strawberry.enum_value("UPDATE", description="The record was changed.")
-    DELETE = strawberry.enum_value("DELETE", description="The record was soft-deleted.")
-    RESTORE = strawberry.enum_value("RESTORE", description="A soft-deleted record was restored.")
+    CREATE = enum_value("CREATE", description="The record was created.")
+    UPDATE = enum_value("UPDATE", description="The record was changed.")
+    DELETE = enum_value("DELETE", description="The record was soft-deleted.")
+    RESTORE = enum_value("RESTORE", description="A soft-deleted record was restored.")
 
 
 @strawberry.enum(description='Event types; on the wire lower-cased with a dot, e.g. "loan.funded".')
 class WebhookEvent(enum.Enum):
-    LOAN_CREATED = strawberry.enum_value("LOAN_CREATED", description="A loan was created.")
-    LOAN_UPDATED = strawberry.enum_value(
-        "LOAN_UPDATED", description="A loan's terms or status changed."
-    )
-    LOAN_FUNDED = strawberry.enum_value("LOAN_FUNDED", description="A loan became fully funded.")
-    LOAN_DELETED = strawberry.enum_value("LOAN_DELETED", description="A loan was soft-deleted.")
-    LOAN_RESTORED = strawberry.enum_value("LOAN_RESTORED", description="A loan was restored.")
-    PARTICIPANT_INVITED = strawberry.enum_value(
-        "PARTICIPANT_INVITED", description="A lender was invited."
-    )
-    PARTICIPANT_ACCEPTED = strawberry.enum_value(
-        "PARTICIPANT_ACCEPTED", description="A lender accepted."
-    )
-    PARTICIPANT_DECLINED = strawberry.enum_value(
-        "PARTICIPANT_DECLINED", description="A lender declined."
-    )
-    PARTICIPANT_REMOVED = strawberry.enum_value(
+    LOAN_CREATED = enum_value("LOAN_CREATED", description="A loan was created.")
+    LOAN_UPDATED = enum_value("LOAN_UPDATED", description="A loan's terms or status changed.")
+    LOAN_FUNDED = enum_value("LOAN_FUNDED", description="A loan became fully funded.")
+    LOAN_DELETED = enum_value("LOAN_DELETED", description="A loan was soft-deleted.")
+    LOAN_RESTORED = enum_value("LOAN_RESTORED", description="A loan was restored.")
+    PARTICIPANT_INVITED = enum_value("PARTICIPANT_INVITED", description="A lender was invited.")
+    PARTICIPANT_ACCEPTED = enum_value("PARTICIPANT_ACCEPTED", description="A lender accepted.")
+    PARTICIPANT_DECLINED = enum_value("PARTICIPANT_DECLINED", description="A lender declined.")
+    PARTICIPANT_REMOVED = enum_value(
         "PARTICIPANT_REMOVED", description="A participant was removed by the borrower."
     )
 
 
 @strawberry.enum(description="Machine-readable reason of a payload `UserError`.")
 class UserErrorCode(enum.Enum):
-    VALIDATION = strawberry.enum_value(
-        "VALIDATION", description="An input value is not acceptable."
-    )
-    NOT_FOUND = strawberry.enum_value(
+    VALIDATION = enum_value("VALIDATION", description="An input value is not acceptable.")
+    NOT_FOUND = enum_value(
         "NOT_FOUND", description="The record does not exist or is not visible to you."
     )
-    CONFLICT = strawberry.enum_value("CONFLICT", description="A concurrent change got there first.")
-    VERSION_MISMATCH = strawberry.enum_value(
+    CONFLICT = enum_value("CONFLICT", description="A concurrent change got there first.")
+    VERSION_MISMATCH = enum_value(
         "VERSION_MISMATCH", description="`expectedVersion` is not the current version."
     )
-    OVERFUNDED = strawberry.enum_value(
+    OVERFUNDED = enum_value(
         "OVERFUNDED", description="The contribution would take funding past the loan amount."
     )
-    DUPLICATE_PARTICIPANT = strawberry.enum_value(
+    DUPLICATE_PARTICIPANT = enum_value(
         "DUPLICATE_PARTICIPANT", description="This email is already a live participant of the loan."
     )
-    INVALID_STATE = strawberry.enum_value(
+    INVALID_STATE = enum_value(
         "INVALID_STATE", description="Not allowed in the record's current status."
     )
-    TERMS_CHANGED = strawberry.enum_value(
+    TERMS_CHANGED = enum_value(
         "TERMS_CHANGED", description="The loan's terms moved on since `expectedLoanVersion`."
     )
-    FORBIDDEN = strawberry.enum_value("FORBIDDEN", description="You may not make this change.")
+    FORBIDDEN = enum_value("FORBIDDEN", description="You may not make this change.")
 
 
 @strawberry.type(description="A business or validation problem with a mutation's input.")

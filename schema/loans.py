@@ -8,11 +8,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
-from strawberry.types import Info
 
 import models
 from core.errors import Forbidden
 from core.ids import to_global_id
+from resolvers.context import Info
 from resolvers.permissions import Access
 from schema.common import (
     After,
@@ -24,6 +24,7 @@ from schema.common import (
     PageInfo,
     ParticipantStatus,
     WebhookEvent,
+    enum_value,
 )
 from schema.scalars import money, rate
 from schema.users import User, load_user
@@ -41,11 +42,9 @@ AuditEntryConnectionT = Annotated["AuditEntryConnection", strawberry.lazy("schem
 # Defined before Loan: as a forward reference, the argument's description is lost.
 @strawberry.enum(description="Granularity of `fundingHistory` points.")
 class FundingBucket(enum.Enum):
-    RAW = strawberry.enum_value("RAW", description="Every funding change.")
-    HOUR = strawberry.enum_value(
-        "HOUR", description="One point per UTC hour: the last state in it."
-    )
-    DAY = strawberry.enum_value("DAY", description="One point per UTC day: the last state in it.")
+    RAW = enum_value("RAW", description="Every funding change.")
+    HOUR = enum_value("HOUR", description="One point per UTC hour: the last state in it.")
+    DAY = enum_value("DAY", description="One point per UTC day: the last state in it.")
 
 
 @strawberry.type(

@@ -8,15 +8,16 @@ from decimal import Decimal
 from typing import Annotated
 
 import strawberry
-from strawberry.types import Info
+from strawberry.permission import BasePermission
 
+from resolvers.context import Info
 from resolvers.permissions import IsAuthenticated
 from schema.common import LoanStatus, UserError, WebhookEvent
 from schema.loans import Loan
 from schema.participants import Participant
 from schema.webhooks import Webhook
 
-AUTH = [IsAuthenticated]
+AUTH: list[type[BasePermission]] = [IsAuthenticated]
 
 
 @strawberry.input(description="A new loan. Money has at most 2 decimals, rates at most 4.")

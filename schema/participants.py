@@ -7,11 +7,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
-from strawberry.types import Info
 from strawberry.types.unset import UNSET
 
 import models
 from core.ids import to_global_id
+from resolvers.context import Info
 from schema.common import Node, PageInfo, ParticipantStatus
 from schema.scalars import money
 from schema.users import User, load_user

@@ -6,8 +6,9 @@ import datetime as dt
 from typing import Annotated
 
 import strawberry
-from strawberry.types import Info
+from strawberry.permission import BasePermission
 
+from resolvers.context import Info
 from resolvers.permissions import IsAdmin, IsAuthenticated
 from schema.audit import AuditEntryConnection
 from schema.common import (
@@ -26,7 +27,7 @@ from schema.ratelimit import RateLimit
 from schema.users import User
 from schema.webhooks import WebhookConnection
 
-AUTH = [IsAuthenticated]
+AUTH: list[type[BasePermission]] = [IsAuthenticated]
 
 
 @strawberry.input(description="Which loans to list.")

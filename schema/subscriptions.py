@@ -8,8 +8,8 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import strawberry
-from strawberry.types import Info
 
+from resolvers.context import Info
 from resolvers.permissions import IsAuthenticated
 from schema.common import LoanStatus, WebhookEvent
 from schema.loans import Loan

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.types import Info
 
 import models
 from core.ids import to_global_id
+from resolvers.context import Info
 from schema.common import Node
 
 

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.scalars import JSON
-from strawberry.types import Info
 
 import models
 from core.ids import to_global_id
+from resolvers.context import Info
 from resolvers.permissions import Access
 from schema.common import LoanStatus, Node, PageInfo
 from schema.loans import LoanTerms

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import strawberry
-from strawberry.types import Info
 
 import models
 from core.ids import to_global_id
+from resolvers.context import Info
 from schema.common import After, Before, First, Last, Node, PageInfo, WebhookEvent
 
 

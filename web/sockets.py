@@ -5,7 +5,8 @@ operation of that socket with it. Here, for both protocols:
 
 - every operation gets its own context: fresh loaders (nothing memoized at
   `connection_init` is read again, so each access decision is made anew) and its
-  own extras; the viewer is the socket's;
+  own rate-limit state, admitted documents and selection cache; the viewer is
+  the socket's;
 - a token's `exp` holds on sockets too: an operation started after it is refused
   (UNAUTHENTICATED) and the socket is closed with 4403 when it passes;
 - the legacy `graphql-ws` protocol gets the same connection-init timeout as
@@ -22,12 +23,13 @@ import contextlib
 import dataclasses
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 from core.auth import AuthError
 from core.db import RequestStats
 from guards.ws import PersistedTransportWSHandler
 from ops.metrics import TrackedWSHandler
+from resolvers.context import Context
 
 log = logging.getLogger("loangraph.ws")
 
@@ -69,7 +71,7 @@ class SocketSession:
 
     def operation_context(self, connection_context: Any) -> Any:
         ctx = connection_context
-        if not dataclasses.is_dataclass(ctx):
+        if not isinstance(ctx, Context):
             return ctx
         viewer, auth_error = ctx.viewer, ctx.auth_error
         if viewer is not None and viewer.expired():
@@ -80,7 +82,9 @@ class SocketSession:
             viewer=viewer,
             auth_error=auth_error,
             loaders=factory() if factory is not None else type(ctx.loaders)(),
-            extras=dict(ctx.extras),
+            rate_limit=None,
+            admitted_documents=set(),
+            selects={},
             stats=RequestStats(),
         )
 
@@ -127,7 +131,7 @@ class TransportWSSession(SocketSession, PersistedTransportWSHandler):
                 "'subscribe' needs an 'id' and a payload 'query' (or a persisted-query hash)"
             )
             return
-        await super().handle_message(message)
+        await super().handle_message(cast(Any, message))  # checked above, as far as needed
 
     async def shutdown(self) -> None:
         await self._end_session()
@@ -171,7 +175,7 @@ class LegacyWSSession(SocketSession, TrackedWSHandler):
         if message["type"] == "stop" and not isinstance(message.get("id"), str):
             await self.websocket.close(code=4400, reason="'stop' needs an 'id'")
             return
-        await super().handle_message(message)
+        await super().handle_message(cast(Any, message))  # checked above, as far as needed
 
     async def cleanup(self) -> None:
         await self._end_session()
