@@ -31,6 +31,7 @@ chaos: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 schema: setup
 	$(VENV)/bin/loangraph schema > schema/schema.graphql

@@ -7,11 +7,14 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from core.settings import get_settings, reset_settings
+from core.settings import Settings, get_settings, reset_settings
+
+if TYPE_CHECKING:
+    from core.dynamodb_local import DynamoDBLocal
 
 log = logging.getLogger("loangraph.cli")
 
@@ -20,14 +23,14 @@ app = typer.Typer(
 )
 
 
-def _database(persist: bool = True):
+def _database(persist: bool = True) -> tuple[Settings, DynamoDBLocal | None]:
     """Configure models against LOANGRAPH_DYNAMODB_ENDPOINT, or start the embedded
     DynamoDB Local (data under .data/ unless persist=False). Returns (settings, launcher)."""
     from core.dynamodb_local import DynamoDBLocal
     from models import tables
 
     settings = get_settings()
-    launcher = None
+    launcher: DynamoDBLocal | None = None
     if settings.database == "embedded":
         # A `loangraph serve` already running on this data directory: share its
         # database (two DynamoDB Local processes must not share one data file).
@@ -45,7 +48,7 @@ def _database(persist: bool = True):
     return settings, launcher
 
 
-def _refuse_dev_secret_on_aws(settings) -> None:  # type: ignore[no-untyped-def]
+def _refuse_dev_secret_on_aws(settings: Settings) -> None:
     """Settings that would let anyone mint tokens (core.auth.check_token_settings;
     create_app checks them too, however the app is started): a clear line, exit 2."""
     from core.auth import UnsafeConfiguration, check_token_settings
@@ -296,7 +299,7 @@ def backfill_audit_chain_cmd(
 
     _database()
 
-    async def run() -> tuple[int, int, int]:
+    async def run() -> tuple[int, int, int, int]:
         ids = [loan] if loan else await run_db(chain.all_loan_ids)
         chained = skipped = refused = 0
         for loan_id in ids:
@@ -325,7 +328,7 @@ def backfill_audit_chain_cmd(
         raise typer.Exit(1)
 
 
-def _receipt_key(settings) -> None:  # type: ignore[no-untyped-def]
+def _receipt_key(settings: Settings) -> None:
     """The receipt signing key: LOANGRAPH_RECEIPT_KEY, or one generated under
     the data directory on first start."""
     from services import receipts

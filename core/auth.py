@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+from jwt.types import Options
 
 from core.settings import Settings
 
@@ -163,7 +164,7 @@ def decode_token(token: str, settings: Settings) -> Viewer:
         require.append("iss")
     if settings.jwt_audience:
         require.append("aud")
-    options = {"require": require, "verify_aud": settings.jwt_audience is not None}
+    options: Options = {"require": require, "verify_aud": settings.jwt_audience is not None}
     try:
         header = jwt.get_unverified_header(token)
         alg = header.get("alg")

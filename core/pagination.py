@@ -87,7 +87,7 @@ class QuerySpec:
         attrs = self.model.get_attributes()
         names = [a for a, v in attrs.items() if v.is_hash_key or v.is_range_key]
         if self.index is not None:
-            for name, value in self.index.Meta.attributes.items():  # type: ignore[attr-defined]
+            for name, value in self.index.Meta.attributes.items():
                 if (value.is_hash_key or value.is_range_key) and name not in names:
                     names.append(name)
         return [attrs[n] for n in names]

@@ -78,7 +78,7 @@ def verify(
 
 def is_valid(secret: str | bytes, body: str | bytes, header: str, **kwargs: float) -> bool:
     try:
-        verify(secret, body, header, **kwargs)  # type: ignore[arg-type]
+        verify(secret, body, header, **kwargs)
     except InvalidSignature:
         return False
     return True

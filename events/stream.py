@@ -276,7 +276,7 @@ class StreamTailer:
         return (await db.run_db(client.get_shard_iterator, **kwargs))["ShardIterator"]
 
     async def _read_shard(self, state: ShardState) -> None:
-        client = self._client
+        client: Any = self._client  # set by run() before any shard is read
         backoff = Backoff(base=0.2, cap=10.0)
         iterator: str | None = None
         try:

@@ -594,7 +594,7 @@ class WebhookDeliverer:
     # ------------------------------------------------------------ record
     def _record(self, delivery: WebhookDelivery, hook: Webhook, result: AttemptResult) -> None:
         now = utcnow()
-        attempts = (delivery.attempts or 0) + 1
+        attempts = int(delivery.attempts or 0) + 1
         log_items = list(delivery.attempt_log or []) + [
             DeliveryAttempt(
                 at=now,

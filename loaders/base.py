@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
 from pynamodb.models import Model
@@ -16,7 +16,7 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
-class Loader(DataLoader, Generic[K, V]):  # type: ignore[misc]
+class Loader(DataLoader[K, V | None]):
     """Per-request loader. Subclasses implement the blocking `fetch(keys)`,
     returning one value per key in key order (None for a miss)."""
 
@@ -78,7 +78,10 @@ def _batch_get_page(model: type[Model], keys: Sequence[Any], consistent_read: bo
 
     def once() -> None:
         nonlocal pending
-        data = model._get_connection().batch_get_item(pending, consistent_read=consistent_read)
+        data = model._get_connection().batch_get_item(
+            pending,  # type: ignore[arg-type]  # serialized keys: PynamoDB's hint says str
+            consistent_read=consistent_read,
+        )
         table = model.Meta.table_name
         rows.extend(model.from_raw_data(item) for item in data.get("Responses", {}).get(table, []))
         pending = data.get("UnprocessedKeys", {}).get(table, {}).get("Keys") or []

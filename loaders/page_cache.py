@@ -53,7 +53,7 @@ LISTS: Scope = ("loan-lists",)
 SETTLE_SECONDS = 1.0
 
 
-class _Pages(TTLCache):  # type: ignore[type-arg]
+class _Pages(TTLCache[Hashable, Any]):
     """TTLCache that counts what it evicts for room (expiry is not eviction)."""
 
     evictions = 0
@@ -210,7 +210,7 @@ def scope_of(spec: Any) -> Scope | None:
 
 def key_of(spec: Any, args: Any, secret: bytes, cursor_ttl: int) -> Hashable:
     """Everything the page's content depends on (and the cursors' signing key)."""
-    index = spec.index.Meta.index_name if spec.index is not None else None  # type: ignore[attr-defined]
+    index = spec.index.Meta.index_name if spec.index is not None else None
     return (
         spec.model.Meta.table_name,
         index,

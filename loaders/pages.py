@@ -21,7 +21,7 @@ from core.settings import Settings
 from loaders.page_cache import PAGES, key_of, scope_of
 
 
-class PageLoader(DataLoader):  # type: ignore[misc]
+class PageLoader(DataLoader[tuple[QuerySpec, PageArgs], Page[Any]]):
     """Key: (QuerySpec, PageArgs). Not cached across keys with different args."""
 
     max_batch_size = 200

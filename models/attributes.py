@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from pynamodb.attributes import Attribute
+from pynamodb.attributes import Attribute, ListAttribute, UnicodeAttribute
 from pynamodb.constants import NUMBER, STRING
 
 
@@ -21,6 +21,12 @@ class DecimalAttribute(Attribute[Decimal]):
 
     def deserialize(self, value: str) -> Decimal:
         return Decimal(value)
+
+
+def string_list(**kwargs: Any) -> ListAttribute[str]:
+    """A list of strings. PynamoDB types `ListAttribute(of=UnicodeAttribute)` as a
+    list of attributes; its values are the strings they hold."""
+    return cast(ListAttribute[str], ListAttribute(of=UnicodeAttribute, **kwargs))
 
 
 def _default(value: Any) -> Any:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pynamodb.attributes import ListAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from models.attributes import JSONTextAttribute
+from models.attributes import JSONTextAttribute, string_list
 from models.base import register
 
 # Constant partition of the admin-wide feed index (see AuditFeedIndex).
@@ -69,7 +69,7 @@ class AuditEntry(Model):
     actor_id = UnicodeAttribute(null=True)
     before = JSONTextAttribute(null=True)
     after = JSONTextAttribute(null=True)
-    changed_fields = ListAttribute(of=UnicodeAttribute, default=list)
+    changed_fields = string_list(default=list)
     ip_address = UnicodeAttribute(null=True)
     user_agent = UnicodeAttribute(null=True)
     request_id = UnicodeAttribute(null=True)

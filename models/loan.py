@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from pynamodb.attributes import (
     BooleanAttribute,
     NumberAttribute,
@@ -69,8 +71,8 @@ class Loan(AuditedMixin, Model):
     # subscribers can apply them in commit order.
     seq = NumberAttribute(default=0)
 
-    total_funded = DecimalAttribute(default=0)
-    funding_percentage = DecimalAttribute(default=0)
+    total_funded = DecimalAttribute(default=Decimal(0))
+    funding_percentage = DecimalAttribute(default=Decimal(0))
     is_fully_funded = BooleanAttribute(default=False)
     participant_count = NumberAttribute(default=0)
     accepted_participant_count = NumberAttribute(default=0)

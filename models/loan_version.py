@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from pynamodb.attributes import (
-    ListAttribute,
     NumberAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
 from pynamodb.models import Model
 
-from models.attributes import JSONTextAttribute
+from models.attributes import JSONTextAttribute, string_list
 from models.base import register
 
 
@@ -22,7 +21,7 @@ class LoanVersion(Model):
     loan_id = UnicodeAttribute(hash_key=True)
     version = NumberAttribute(range_key=True)
     snapshot = JSONTextAttribute()
-    changed_fields = ListAttribute(of=UnicodeAttribute, default=list)
+    changed_fields = string_list(default=list)
     changed_by = UnicodeAttribute(null=True)
     changed_at = UTCDateTimeAttribute()
     change_reason = UnicodeAttribute(null=True)

@@ -66,5 +66,7 @@ class PersistedQuery(Model):
         table_name = "persisted_queries"
 
     sha256 = UnicodeAttribute(hash_key=True)
-    query = UnicodeAttribute()
+    # Shadows Model.query (the Query API, never used on this table): the stored
+    # attribute is named "query" in the table.
+    query = UnicodeAttribute()  # type: ignore[assignment]
     created_at = UTCDateTimeAttribute()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pynamodb.attributes import ListAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.models import Model
 
+from models.attributes import string_list
 from models.base import register
 
 
@@ -16,6 +17,6 @@ class User(Model):
     user_id = UnicodeAttribute(hash_key=True)
     email = UnicodeAttribute(null=True)
     display_name = UnicodeAttribute(null=True)
-    roles = ListAttribute(of=UnicodeAttribute, default=list)
+    roles = string_list(default=list)
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()

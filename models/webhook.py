@@ -13,7 +13,7 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from models.attributes import JSONTextAttribute
+from models.attributes import JSONTextAttribute, string_list
 from models.base import AuditedMixin, register
 
 
@@ -46,7 +46,7 @@ class Webhook(AuditedMixin, Model):
     kind = UnicodeAttribute(default="WEBHOOK")
     owner_id = UnicodeAttribute()
     url = UnicodeAttribute()
-    events = ListAttribute(of=UnicodeAttribute, default=list)
+    events = string_list(default=list)
     secret = UnicodeAttribute()
     active = BooleanAttribute(default=True)
     consecutive_failures = NumberAttribute(default=0)

@@ -10,7 +10,7 @@ from pynamodb.indexes import Index
 import models
 from core.cursors import fingerprint
 from core.db import run_db
-from core.errors import Forbidden
+from core.errors import Forbidden, NotFoundError
 from core.ids import expect_global_id, from_global_id
 from core.pagination import QuerySpec
 from models.loan import LOAN_KIND
@@ -34,7 +34,7 @@ async def get_loan(info: Info, loan_id: str, include_deleted: bool = False) -> L
     ctx = info.context
     model = await ctx.loaders.loan_by_id.load(loan_id)
     access = await readable_loan(ctx, model, include_deleted)
-    if access == Access.NONE:
+    if model is None or access == Access.NONE:
         return None
     return Loan(_m=model, _access=access)
 
@@ -74,7 +74,7 @@ async def loan_as_of(
 async def loan_for_participant(info: Info, participant: models.Participant) -> Loan:
     """A participant is only ever shown to someone who may read its loan."""
     ctx = info.context
-    model = await ctx.loaders.loan_by_id.load(participant.loan_id)
+    model = _existing(await ctx.loaders.loan_by_id.load(participant.loan_id))
     from resolvers.permissions import loan_access
 
     access = await loan_access(ctx, model)
@@ -82,8 +82,16 @@ async def loan_for_participant(info: Info, participant: models.Participant) -> L
 
 
 async def loan_with_access(info: Info, loan_id: str, access: Access) -> Loan:
-    model = await info.context.loaders.loan_by_id.load(loan_id)
+    model = _existing(await info.context.loaders.loan_by_id.load(loan_id))
     return Loan(_m=model, _access=access)
+
+
+def _existing(model: models.Loan | None) -> models.Loan:
+    """The loan of a record the caller has read: a missing one is a coded NOT_FOUND
+    (a participant whose loan is gone), never an uncoded crash."""
+    if model is None:
+        raise NotFoundError("The loan does not exist")
+    return model
 
 
 async def resolve_loans(
@@ -187,8 +195,8 @@ def funding_point(m: models.LoanMetric) -> FundingPoint:
     return FundingPoint(
         timestamp=m.timestamp,
         event=WebhookEvent(m.event),
-        total_funded=money(m.total_funded),  # type: ignore[arg-type]
-        funding_percentage=money(m.funding_percentage),  # type: ignore[arg-type]
+        total_funded=money(m.total_funded),
+        funding_percentage=money(m.funding_percentage),
         participant_count=int(m.participant_count),
         accepted_participant_count=int(m.accepted_participant_count),
     )

@@ -53,8 +53,8 @@ def _initial(ctx: Any, model: models.Loan) -> FundingUpdate:
         _loan=_fresh_loan(ctx, model.loan_id, model),
         loan_id=model.loan_id,
         event=WebhookEvent.LOAN_UPDATED,
-        total_funded=money(model.total_funded),  # type: ignore[arg-type]
-        funding_percentage=money(model.funding_percentage),  # type: ignore[arg-type]
+        total_funded=money(model.total_funded),
+        funding_percentage=money(model.funding_percentage),
         participant_count=int(model.participant_count),
         accepted_participant_count=int(model.accepted_participant_count),
         is_fully_funded=bool(model.is_fully_funded),
@@ -72,7 +72,7 @@ def _from_event(event: Any, loan_id: str, ctx: Any, last: FundingUpdate) -> Fund
 
     def dec(name: str, prev: Decimal) -> Decimal:
         value = agg.get(name)
-        return prev if value is None else money(Decimal(str(value)))  # type: ignore[return-value]
+        return prev if value is None else money(Decimal(str(value)))
 
     def num(name: str, prev: int) -> int:
         value = agg.get(name)

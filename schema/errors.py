@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
@@ -54,7 +55,7 @@ class ErrorBoundary(SchemaExtension):
         self._process(result)
         yield None
 
-    def _process(self, result: object) -> None:
+    def _process(self, result: Any) -> None:
         if not result or not getattr(result, "errors", None):
             return
         ctx = self.execution_context.context
@@ -112,7 +113,7 @@ class ErrorBoundary(SchemaExtension):
                     extensions={"code": code, "requestId": request_id},
                 )
             )
-        result.errors = processed  # type: ignore[attr-defined]
+        result.errors = processed
 
 
 def _classify(exc: BaseException | None) -> tuple[str, str]:
@@ -133,7 +134,7 @@ def _classify(exc: BaseException | None) -> tuple[str, str]:
         # their cause: follow the cause first, so a request DynamoDB refused
         # (e.g. a ValidationException) is not reported as an outage.
         if isinstance(seen, PynamoDBException) and getattr(seen, "cause", None) is not None:
-            seen = seen.cause  # type: ignore[assignment]
+            seen = seen.cause
             continue
         if isinstance(seen, EndpointConnectionError | PynamoDBConnectionError):
             return "SERVICE_UNAVAILABLE", "The database is unavailable; retry shortly"

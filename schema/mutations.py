@@ -9,6 +9,7 @@ from typing import Annotated
 
 import strawberry
 from strawberry.permission import BasePermission
+from strawberry.types.arguments import StrawberryArgumentAnnotation
 
 from resolvers.context import Info
 from resolvers.permissions import IsAuthenticated
@@ -228,7 +229,7 @@ class RevertLoanTermsPayload:
     errors: list[UserError] = strawberry.field(description="Problems; empty on success.")
 
 
-def _arg(description: str):  # type: ignore[no-untyped-def]
+def _arg(description: str) -> StrawberryArgumentAnnotation:
     return strawberry.argument(description=description)
 
 

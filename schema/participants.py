@@ -108,7 +108,9 @@ class Participant(Node):
         # Prefetched for a whole page when the query selects it (one batch).
         if self._lender is not UNSET or self._lender_id is None:
             return None if self._lender is UNSET else self._lender
-        return load_user(info, self._lender_id)  # type: ignore[return-value]  (awaited by graphql-core)
+        # A coroutine, not a User: graphql-core awaits it (a sync resolver, so a
+        # prefetched page costs no coroutine per participant).
+        return load_user(info, self._lender_id)  # type: ignore[return-value]  # see above
 
     @strawberry.field(description="The exact loan terms (version) this lender accepted.")
     async def accepted_version(self, info: Info) -> LoanVersionT | None:

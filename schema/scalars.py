@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from typing import Any
+from typing import Any, overload
 
 import strawberry
 from graphql import FloatValueNode, IntValueNode, StringValueNode, ValueNode, print_ast
@@ -65,7 +65,7 @@ def _literal(kinds: tuple[type, ...], parse: Any, name: str, example: str) -> An
                 f"{name} cannot represent {print_ast(node)[:40]}: use a string such as {example}"
             )
         try:
-            return parse(node.value)
+            return parse(node.value)  # type: ignore[attr-defined]  # one of `kinds`, checked above
         except ValueError as exc:
             raise BadUserInput(str(exc)[:200]) from None
 
@@ -103,9 +103,17 @@ MONEY = decimal.Decimal("0.01")
 RATE = decimal.Decimal("0.0001")
 
 
+@overload
+def money(value: decimal.Decimal) -> decimal.Decimal: ...
+@overload
+def money(value: decimal.Decimal | None) -> decimal.Decimal | None: ...
 def money(value: decimal.Decimal | None) -> decimal.Decimal | None:
     return None if value is None else decimal.Decimal(value).quantize(MONEY)
 
 
+@overload
+def rate(value: decimal.Decimal) -> decimal.Decimal: ...
+@overload
+def rate(value: decimal.Decimal | None) -> decimal.Decimal | None: ...
 def rate(value: decimal.Decimal | None) -> decimal.Decimal | None:
     return None if value is None else decimal.Decimal(value).quantize(RATE)

@@ -59,9 +59,9 @@ class LoanVersion(Node):
         s = self._m.snapshot
         return LoanTerms(
             title=s["title"],
-            amount=money(Decimal(str(s["amount"]))),  # type: ignore[arg-type]
+            amount=money(Decimal(str(s["amount"]))),
             currency=s.get("currency", "USD"),
-            interest_rate=rate(Decimal(str(s["interest_rate"]))),  # type: ignore[arg-type]
+            interest_rate=rate(Decimal(str(s["interest_rate"]))),
             term_months=int(s["term_months"]),
             status=LoanStatus(s["status"]),
         )
@@ -77,7 +77,7 @@ class LoanVersion(Node):
     def snapshot(self) -> JSON:
         snap = self._m.snapshot
         if self._access < Access.BORROWER and isinstance(snap, dict):
-            return {k: v for k, v in snap.items() if k not in LENDER_HIDDEN_SNAPSHOT_KEYS}
+            return JSON({k: v for k, v in snap.items() if k not in LENDER_HIDDEN_SNAPSHOT_KEYS})
         return snap
 
     @strawberry.field(description='Fields this version changed, e.g. ["amount", "interest_rate"].')

@@ -97,7 +97,8 @@ def seal(entries: list[AuditEntry], loan_after: Loan | None) -> None:
 # ------------------------------------------------------------------ verify
 def commit_key(e: AuditEntry) -> tuple[int, int, str, str]:
     ctx = e.context if isinstance(e.context, dict) else {}
-    tx = ctx.get("tx") if isinstance(ctx.get("tx"), dict) else {}
+    tx_ = ctx.get("tx")
+    tx = tx_ if isinstance(tx_, dict) else {}
     return (int(ctx.get("loan_seq", 0) or 0), int(tx.get("index", 0) or 0), e.sk, e.audit_id)
 
 
@@ -175,7 +176,7 @@ def verify_entries(loan_id: str, head: str | None, entries: Iterable[AuditEntry]
         if entry_hash(e, e.previous_hash) != e.hash:
             out.append(_finding("ALTERED", loan_id, e, "content does not match its hash (edited)"))
     hashes = {e.hash for e in seq}
-    position = {}
+    position: dict[str, int] = {}
     for i, e in enumerate(seq):
         position.setdefault(e.hash, i)
     referenced = {e.previous_hash for e in seq if e.previous_hash is not None} | {head}

@@ -10,10 +10,10 @@ import random
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pynamodb.models import Model
 
@@ -21,6 +21,7 @@ from core.errors import DomainError
 
 log = logging.getLogger("loangraph.services")
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 M = TypeVar("M", bound=Model)
 
 # ------------------------------------------------------------------ limits
@@ -156,9 +157,15 @@ async def loan_lock(loan_id: str | None) -> AsyncIterator[None]:
         yield
 
 
-async def with_retry(
-    op: str, attempt: Callable[[int], Awaitable[T]], *, loan_id: str | None = None
-) -> T:
+class Attempt(Protocol[T_co]):
+    """One attempt of a change, given its number (0, 1...). A Protocol rather than
+    `Callable[[int], ...]`, so that `lambda n, x=x: ...` (a loop variable bound
+    by default) type-checks."""
+
+    def __call__(self, n: int, /) -> Awaitable[T_co]: ...
+
+
+async def with_retry(op: str, attempt: Attempt[T], *, loan_id: str | None = None) -> T:
     """Run `attempt(n)` until it does not raise `Retry`: full-jitter exponential
     back-off, bounded by attempts and by a deadline. Every attempt re-reads and
     re-validates, so a retry that is no longer valid fails with its domain error."""
@@ -166,7 +173,7 @@ async def with_retry(
         return await _retry_loop(op, attempt)
 
 
-async def _retry_loop(op: str, attempt: Callable[[int], Awaitable[T]]) -> T:
+async def _retry_loop(op: str, attempt: Attempt[T]) -> T:
     started = time.monotonic()
     for n in range(RETRY_MAX_ATTEMPTS):
         try:

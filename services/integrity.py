@@ -129,11 +129,11 @@ def _inspect() -> tuple[IntegrityReport, dict[str, Any]]:
     guard_by_key = {g.guard_key: g for g in guards}
     part_by_key = {(p.loan_id, p.participant_id): p for p in parts}
     for g in guards:
-        p = part_by_key.get((g.loan_id, g.participant_id))
+        holder = part_by_key.get((g.loan_id, g.participant_id))
         if (
-            p is None
-            or guard_key(p.loan_id, p.lender_email) != g.guard_key
-            or not _guard_should_exist(by_id.get(p.loan_id), p)
+            holder is None
+            or guard_key(holder.loan_id, holder.lender_email) != g.guard_key
+            or not _guard_should_exist(by_id.get(holder.loan_id), holder)
         ):
             report.issues.append(
                 Issue(
@@ -145,14 +145,14 @@ def _inspect() -> tuple[IntegrityReport, dict[str, Any]]:
             )
     for p in parts:
         if p.loan_id in by_id and _guard_should_exist(by_id[p.loan_id], p):
-            g = guard_by_key.get(guard_key(p.loan_id, p.lender_email))
-            if g is None or g.participant_id != p.participant_id:
+            held = guard_by_key.get(guard_key(p.loan_id, p.lender_email))
+            if held is None or held.participant_id != p.participant_id:
                 report.issues.append(
                     Issue(
                         "missing_guard",
                         f"participants#{p.loan_id}/{p.participant_id}",
                         "live participant without its guard",
-                        repairable=g is None,
+                        repairable=held is None,
                     )
                 )
     return report, {"loans": loans, "by_loan": by_loan, "guards": guard_by_key}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import anyio
@@ -59,7 +60,7 @@ async def seed(*, progress: bool = True) -> dict[str, Any]:
     made: dict[str, int] = {"loans": 0, "participants": 0}
 
     for a in [*borrowers, *lenders, admin]:
-        steps.append(lambda a=a: ensure_user(a.viewer))
+        steps.append(partial(ensure_user, a.viewer))
 
     def loan_story(
         b: Actor, n: int, title: str, amount: str, rate: str, term: int, story: str
@@ -80,7 +81,7 @@ async def seed(*, progress: bool = True) -> dict[str, Any]:
 
             async def invite_all() -> list[Any]:
                 out = await P.invite_participants(
-                    b, lid, [(c.viewer.email, s) for c, s in zip(crew, shares, strict=True)]
+                    b, lid, [(c.viewer.email or "", s) for c, s in zip(crew, shares, strict=True)]
                 )
                 made["participants"] += out.summary.succeeded
                 return [r.participant for r in out.results]

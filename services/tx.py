@@ -136,16 +136,19 @@ class Tx:
         try:
             with TransactWrite(connection=db.tx_connection(), client_request_token=token) as tw:
                 for a in self.actions:
+                    if a.kind == "check":
+                        assert a.model_cls is not None  # a check names its table
+                        tw.condition_check(
+                            a.model_cls, a.hash_key, a.range_key, condition=a.condition
+                        )
+                        continue
+                    assert a.model is not None  # put, update and delete carry their record
                     if a.kind == "put":
                         tw.save(a.model, condition=a.condition)
                     elif a.kind == "update":
                         tw.update(a.model, a.actions, condition=a.condition)
-                    elif a.kind == "delete":
-                        tw.delete(a.model, condition=a.condition)
                     else:
-                        tw.condition_check(
-                            a.model_cls, a.hash_key, a.range_key, condition=a.condition
-                        )
+                        tw.delete(a.model, condition=a.condition)
                 for hook in list(BEFORE_COMMIT_HOOKS):
                     hook(self)
         except TransactWriteError as exc:
