@@ -125,10 +125,10 @@ def jwks_keys(source: str) -> JWKSCache | _JWKSFile:
 
 
 def is_url(source: str | None) -> bool:
-    return bool(source) and source.startswith(("http://", "https://"))  # type: ignore[union-attr]
+    return source is not None and source.startswith(("http://", "https://"))
 
 
-def _rs256_key(token: str, source: str) -> object:
+def _rs256_key(token: str, source: str) -> Any:  # a PyJWK's key (cryptography's public key)
     kid = jwt.get_unverified_header(token).get("kid")
     if kid is not None and not isinstance(kid, str):
         raise AuthError("invalid token: 'kid' must be a string")
@@ -169,7 +169,7 @@ def decode_token(token: str, settings: Settings) -> Viewer:
         header = jwt.get_unverified_header(token)
         alg = header.get("alg")
         if alg == "RS256" and settings.jwks:
-            key: object = _rs256_key(token, settings.jwks)
+            key: Any = _rs256_key(token, settings.jwks)
             algorithms = ["RS256"]
         elif (
             alg == "HS256"
@@ -184,7 +184,7 @@ def decode_token(token: str, settings: Settings) -> Viewer:
             raise AuthError(f"token algorithm {alg!r} is not accepted")
         claims = jwt.decode(
             token,
-            key,  # type: ignore[arg-type]
+            key,
             algorithms=algorithms,
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,

@@ -109,7 +109,7 @@ def _write(sha: str, query: str) -> None:
 
 
 def has_persisted_query(extensions: dict[str, Any] | None) -> bool:
-    return bool(extensions) and extensions.get("persistedQuery") is not None  # type: ignore[union-attr]
+    return extensions is not None and extensions.get("persistedQuery") is not None
 
 
 def _persisted_ext(extensions: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -27,14 +27,15 @@ class HTTPRefusal(Exception):
 
 
 class GuardedViewMixin:
-    """Put before strawberry's `GraphQL` in the bases of the view."""
+    """Put before strawberry's `GraphQL` in the bases of the view. Its `super()`
+    calls reach that view, which mypy cannot see from here (`# type: ignore[misc]`)."""
 
     def _guards(self) -> Any:
         return getattr(self, "app_state", {}).get("guards")
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         try:
-            return await super().run(request, context, root_value)  # type: ignore[misc]
+            return await super().run(request, context, root_value)  # type: ignore[misc]  # a mixin
         except HTTPRefusal as exc:
             return Response(
                 refusal_body(exc.error), status_code=exc.status, media_type="application/json"
@@ -43,7 +44,7 @@ class GuardedViewMixin:
     async def parse_http_body(self, request_adapter: Any) -> Any:
         guards = self._guards()
         try:
-            data = await super().parse_http_body(request_adapter)  # type: ignore[misc]
+            data = await super().parse_http_body(request_adapter)  # type: ignore[misc]  # a mixin
         except HTTPException as exc:
             if exc.reason == "Too many operations" and guards is not None:
                 raise self._too_many(guards) from None
@@ -103,7 +104,7 @@ class GuardedViewMixin:
                 request_data = dataclasses.replace(
                     request_data, query=resolved.query, extensions=extensions
                 )
-        result = await super().execute_single(  # type: ignore[misc]
+        result = await super().execute_single(  # type: ignore[misc]  # a mixin
             request=request,
             request_adapter=request_adapter,
             sub_response=sub_response,

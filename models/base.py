@@ -18,6 +18,7 @@ def register(model: M) -> M:
     """Class decorator: the table takes part in `configure` and `create-tables`,
     and reads its rows through `fast_from_raw_data`."""
     REGISTRY.append(model)
+    # Replaces PynamoDB's classmethod on the model class (a faster row decoder).
     model.from_raw_data = classmethod(fast_from_raw_data)  # type: ignore[method-assign,assignment]
     return model
 
@@ -29,7 +30,7 @@ def _plan(cls: type[Model]) -> list[tuple[str, Any, Any]]:
     plan = cls.__dict__.get("_loangraph_plan")
     if plan is None:
         plan = [(name, attr, attr.default) for name, attr in cls.get_attributes().items()]
-        cls._loangraph_plan = plan  # type: ignore[attr-defined]
+        cls._loangraph_plan = plan  # type: ignore[attr-defined]  # a cache on the class
     return plan
 
 
@@ -73,6 +74,7 @@ def configure(settings: Settings) -> None:
         meta = model.Meta
         base = getattr(meta, "base_name", None)
         if base is None:
+            # The unprefixed name, kept on Meta (ours, not PynamoDB's) for reconfiguring.
             base = meta.base_name = meta.table_name  # type: ignore[attr-defined]
         meta.table_name = settings.table_prefix + base
         meta.host = settings.dynamodb_endpoint

@@ -4,8 +4,9 @@ Expected failures (DomainError) become payload errors here, in one place."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
+import models
 from core.db import run_db
 from core.errors import BadUserInput, DomainError, DomainErrors
 from core.ids import expect_global_id, split_key
@@ -14,6 +15,34 @@ from resolvers.permissions import loan_access
 from schema.common import UserError
 from schema.loans import Loan
 from schema.participants import Participant
+
+if TYPE_CHECKING:
+    from schema.mutations import (
+        CreateLoanInput,
+        CreateLoanPayload,
+        DeleteLoanInput,
+        DeleteLoanPayload,
+        DeleteWebhookInput,
+        DeleteWebhookPayload,
+        InviteParticipantInput,
+        InviteParticipantPayload,
+        InviteParticipantsInput,
+        InviteParticipantsPayload,
+        RegisterWebhookInput,
+        RegisterWebhookPayload,
+        RemoveParticipantInput,
+        RemoveParticipantPayload,
+        RespondToInvitationInput,
+        RespondToInvitationPayload,
+        RestoreLoanInput,
+        RestoreLoanPayload,
+        RevertLoanTermsInput,
+        RevertLoanTermsPayload,
+        SetLoanStatusInput,
+        SetLoanStatusPayload,
+        UpdateLoanTermsInput,
+        UpdateLoanTermsPayload,
+    )
 
 P = TypeVar("P")
 
@@ -44,19 +73,19 @@ def _participant_key(global_id: str, field: str = "participantId") -> tuple[str,
     return loan_id, pid
 
 
-async def _loan(info: Info, model: Any) -> Loan:
+async def _loan(info: Info, model: models.Loan) -> Loan:
     ctx = info.context
     ctx.loaders.loan_by_id.clear(model.loan_id).prime(model.loan_id, model)
     return Loan(_m=model, _access=await loan_access(ctx, model))
 
 
-def _participant(info: Info, model: Any) -> Participant:
+def _participant(info: Info, model: models.Participant) -> Participant:
     key = (model.loan_id, model.participant_id)
     info.context.loaders.participant_by_key.clear(key).prime(key, model)
     return Participant(_m=model)
 
 
-async def create_loan(info: Info, input: Any) -> Any:
+async def create_loan(info: Info, input: CreateLoanInput) -> CreateLoanPayload:
     from schema.mutations import CreateLoanPayload
     from services import loans
 
@@ -74,7 +103,7 @@ async def create_loan(info: Info, input: Any) -> Any:
     return await _guard(lambda e: CreateLoanPayload(loan=None, errors=e), run())
 
 
-async def update_loan_terms(info: Info, input: Any) -> Any:
+async def update_loan_terms(info: Info, input: UpdateLoanTermsInput) -> UpdateLoanTermsPayload:
     from schema.mutations import UpdateLoanTermsPayload
     from services import loans
 
@@ -94,7 +123,7 @@ async def update_loan_terms(info: Info, input: Any) -> Any:
     return await _guard(lambda e: UpdateLoanTermsPayload(loan=None, errors=e), run())
 
 
-async def revert_loan_terms(info: Info, input: Any) -> Any:
+async def revert_loan_terms(info: Info, input: RevertLoanTermsInput) -> RevertLoanTermsPayload:
     from schema.mutations import RevertLoanTermsPayload
     from services import loans
 
@@ -111,7 +140,7 @@ async def revert_loan_terms(info: Info, input: Any) -> Any:
     return await _guard(lambda e: RevertLoanTermsPayload(loan=None, errors=e), run())
 
 
-async def set_loan_status(info: Info, input: Any) -> Any:
+async def set_loan_status(info: Info, input: SetLoanStatusInput) -> SetLoanStatusPayload:
     from schema.mutations import SetLoanStatusPayload
     from services import loans
 
@@ -124,7 +153,7 @@ async def set_loan_status(info: Info, input: Any) -> Any:
     return await _guard(lambda e: SetLoanStatusPayload(loan=None, errors=e), run())
 
 
-async def delete_loan(info: Info, input: Any) -> Any:
+async def delete_loan(info: Info, input: DeleteLoanInput) -> DeleteLoanPayload:
     from schema.mutations import DeleteLoanPayload
     from services import loans
 
@@ -137,7 +166,7 @@ async def delete_loan(info: Info, input: Any) -> Any:
     return await _guard(lambda e: DeleteLoanPayload(loan=None, errors=e), run())
 
 
-async def restore_loan(info: Info, input: Any) -> Any:
+async def restore_loan(info: Info, input: RestoreLoanInput) -> RestoreLoanPayload:
     from schema.mutations import RestoreLoanPayload
     from services import loans
 
@@ -148,7 +177,7 @@ async def restore_loan(info: Info, input: Any) -> Any:
     return await _guard(lambda e: RestoreLoanPayload(loan=None, errors=e), run())
 
 
-async def invite_participant(info: Info, input: Any) -> Any:
+async def invite_participant(info: Info, input: InviteParticipantInput) -> InviteParticipantPayload:
     from schema.mutations import InviteParticipantPayload
     from services import participants
 
@@ -161,7 +190,9 @@ async def invite_participant(info: Info, input: Any) -> Any:
     return await _guard(lambda e: InviteParticipantPayload(participant=None, errors=e), run())
 
 
-async def invite_participants(info: Info, input: Any) -> Any:
+async def invite_participants(
+    info: Info, input: InviteParticipantsInput
+) -> InviteParticipantsPayload:
     from schema.mutations import (
         BatchItemStatus,
         BatchSummary,
@@ -207,7 +238,9 @@ async def invite_participants(info: Info, input: Any) -> Any:
     return await _guard(failed, run())
 
 
-async def respond(info: Info, input: Any, *, accept: bool) -> Any:
+async def respond(
+    info: Info, input: RespondToInvitationInput, *, accept: bool
+) -> RespondToInvitationPayload:
     from schema.mutations import RespondToInvitationPayload
     from services import participants
 
@@ -224,7 +257,7 @@ async def respond(info: Info, input: Any, *, accept: bool) -> Any:
     )
 
 
-async def remove_participant(info: Info, input: Any) -> Any:
+async def remove_participant(info: Info, input: RemoveParticipantInput) -> RemoveParticipantPayload:
     from schema.mutations import RemoveParticipantPayload
     from services import participants
 
@@ -238,7 +271,7 @@ async def remove_participant(info: Info, input: Any) -> Any:
     return await _guard(lambda e: RemoveParticipantPayload(participant=None, errors=e), run())
 
 
-async def register_webhook(info: Info, input: Any) -> Any:
+async def register_webhook(info: Info, input: RegisterWebhookInput) -> RegisterWebhookPayload:
     from schema.mutations import RegisterWebhookPayload
     from schema.webhooks import Webhook
     from services import webhooks
@@ -258,7 +291,7 @@ async def register_webhook(info: Info, input: Any) -> Any:
     )
 
 
-async def delete_webhook(info: Info, input: Any) -> Any:
+async def delete_webhook(info: Info, input: DeleteWebhookInput) -> DeleteWebhookPayload:
     from schema.mutations import DeleteWebhookPayload
     from schema.webhooks import Webhook
     from services import webhooks

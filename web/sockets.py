@@ -90,7 +90,7 @@ class SocketSession:
 
     async def handle_connection_init(self, message: Any) -> None:
         """Both protocols: once the connection is acknowledged, its token's `exp` is armed."""
-        await super().handle_connection_init(message)  # type: ignore[misc]
+        await super().handle_connection_init(message)  # type: ignore[misc]  # a mixin
         if self.connection_acknowledged:
             self._arm_expiry()
 
