@@ -71,8 +71,8 @@ class Loan(AuditedMixin, Model):
     # subscribers can apply them in commit order.
     seq = NumberAttribute(default=0)
 
-    total_funded = DecimalAttribute(default=Decimal(0))
-    funding_percentage = DecimalAttribute(default=Decimal(0))
+    total_funded = DecimalAttribute(default=Decimal)
+    funding_percentage = DecimalAttribute(default=Decimal)
     is_fully_funded = BooleanAttribute(default=False)
     participant_count = NumberAttribute(default=0)
     accepted_participant_count = NumberAttribute(default=0)
