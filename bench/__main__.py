@@ -13,6 +13,7 @@ import os
 import platform
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from core.auth import mint_token
 from core.dynamodb_local import DynamoDBLocal
@@ -112,7 +113,7 @@ def main() -> None:
         )
         tables.configure(settings)
         tables.create_tables(settings)
-        results = {
+        results: dict[str, Any] = {
             "machine": machine(),
             "date": dt.date.today().isoformat(),
             "git": subprocess.run(

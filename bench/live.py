@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
 
 from core.auth import mint_token
 from core.dynamodb_local import free_port
@@ -173,8 +174,11 @@ async def fanout(url: str, settings: Settings, subscribers: int = 1000) -> dict[
                     settings, sub=f"watcher-{i}", email=f"watcher-{i}@example.com", admin=True
                 )
                 ws = await connect(
-                    ws_url, subprotocols=["graphql-transport-ws"], open_timeout=60, max_queue=None
-                )  # type: ignore[list-item]
+                    ws_url,
+                    subprotocols=[Subprotocol("graphql-transport-ws")],
+                    open_timeout=60,
+                    max_queue=None,
+                )
                 await ws.send(
                     json.dumps(
                         {"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}

@@ -152,7 +152,8 @@ def build(loan: dict[str, Any]) -> strawberry.Schema:
 
     # Strawberry at its best: documents parsed and validated once, as the
     # server does (schema/validation.py)
-    return strawberry.Schema(query=Query, extensions=[ParserCache(), ValidationCache()])
+    # Instances, as Strawberry documents them (its hint names classes and factories).
+    return strawberry.Schema(query=Query, extensions=[ParserCache(), ValidationCache()])  # type: ignore[list-item]
 
 
 def _nodes(conn: dict[str, Any]) -> list[dict[str, Any]]:

@@ -128,6 +128,7 @@ def memory_callable(ds: Dataset) -> Any:
 
     async def once() -> None:
         result = await schema.execute(NESTED_QUERY)
-        assert result.errors is None and len(result.data["loans"]["edges"]) == 100
+        assert result.errors is None and result.data is not None
+        assert len(result.data["loans"]["edges"]) == 100
 
     return once

@@ -107,7 +107,7 @@ def run(
     exe = str(live.ROOT / ".venv/bin/loangraph")
     servers: dict[str, live.Server] = {}
     try:
-        servers["1 process"] = live.Server(*args, **env)
+        servers["1 process"] = live.Server(*args, argv=None, **env)
         servers["2 processes (--workers 2)"] = live.Server(
             *args, argv=[exe, "serve", "--workers", "2"], **env
         )
