@@ -153,7 +153,7 @@ def build(loan: dict[str, Any]) -> strawberry.Schema:
     # Strawberry at its best: documents parsed and validated once, as the
     # server does (schema/validation.py)
     # Instances, as Strawberry documents them (its hint names classes and factories).
-    return strawberry.Schema(query=Query, extensions=[ParserCache(), ValidationCache()])  # type: ignore[list-item]
+    return strawberry.Schema(query=Query, extensions=[ParserCache(), ValidationCache()])  # type: ignore[list-item]  # instances
 
 
 def _nodes(conn: dict[str, Any]) -> list[dict[str, Any]]:

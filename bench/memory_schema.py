@@ -4,8 +4,12 @@ shape (loans -> participants -> lender) resolved from dicts, no database."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import strawberry
+
+if TYPE_CHECKING:
+    from bench.dataset import Dataset
 
 
 @strawberry.type
@@ -58,7 +62,7 @@ class MLoanConnection:
     edges: list[MLoanEdge]
 
 
-def build(dataset) -> strawberry.Schema:  # type: ignore[no-untyped-def]
+def build(dataset: Dataset) -> strawberry.Schema:
     by_loan: dict[str, list[MParticipant]] = {}
     for p in dataset.participants:
         by_loan.setdefault(p.loan_id, []).append(

@@ -19,7 +19,7 @@ def register(model: M) -> M:
     and reads its rows through `fast_from_raw_data`."""
     REGISTRY.append(model)
     # Replaces PynamoDB's classmethod on the model class (a faster row decoder).
-    model.from_raw_data = classmethod(fast_from_raw_data)  # type: ignore[method-assign,assignment]
+    model.from_raw_data = classmethod(fast_from_raw_data)  # type: ignore[method-assign,assignment]  # on purpose
     return model
 
 
@@ -75,7 +75,7 @@ def configure(settings: Settings) -> None:
         base = getattr(meta, "base_name", None)
         if base is None:
             # The unprefixed name, kept on Meta (ours, not PynamoDB's) for reconfiguring.
-            base = meta.base_name = meta.table_name  # type: ignore[attr-defined]
+            base = meta.base_name = meta.table_name  # type: ignore[attr-defined]  # our own Meta key
         meta.table_name = settings.table_prefix + base
         meta.host = settings.dynamodb_endpoint
         meta.region = settings.aws_region

@@ -68,5 +68,5 @@ class PersistedQuery(Model):
     sha256 = UnicodeAttribute(hash_key=True)
     # Shadows Model.query (the Query API, never used on this table): the stored
     # attribute is named "query" in the table.
-    query = UnicodeAttribute()  # type: ignore[assignment]
+    query = UnicodeAttribute()  # type: ignore[assignment]  # shadows Model.query on purpose
     created_at = UTCDateTimeAttribute()

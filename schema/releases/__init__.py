@@ -140,7 +140,7 @@ def build_release_schema(version: str) -> strawberry.Schema:
     executable = build_schema()
     pruned = prune_to(executable._schema, release_schema(version))
     # graphql-core's schema has no slot for it; Strawberry reads it back from here.
-    pruned._strawberry_schema = executable  # type: ignore[attr-defined]
+    pruned._strawberry_schema = executable  # type: ignore[attr-defined]  # Strawberry's own slot
     executable._schema = pruned
     return executable
 
