@@ -53,6 +53,11 @@ def due_shard(delivery_key: str) -> str:
     return f"due#{n}"
 
 
+def due_shard_keys() -> list[str]:
+    """Every `due-index` partition (where the deliverer looks for due work)."""
+    return [f"due#{n}" for n in range(DUE_SHARDS)]
+
+
 def _lost_condition(exc: PutError | UpdateError) -> bool:
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
@@ -226,6 +231,7 @@ __all__ = [
     "cancel",
     "claim",
     "due_shard",
+    "due_shard_keys",
     "enqueue",
     "record_attempt",
 ]

@@ -18,8 +18,10 @@ from __future__ import annotations
 import logging
 import random
 import secrets
+import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -40,9 +42,16 @@ log = logging.getLogger("loangraph.services.webhooks")
 
 MAX_WEBHOOKS_PER_OWNER = 25
 SYSTEM_ACTOR = "system:webhooks"
-# A system change that keeps losing the version race (many concurrent deliveries
-# of one webhook finishing at once) is re-read and retried up to this many times.
+# A system change that keeps losing the version race (deliveries of one webhook
+# finishing at once in several workers) is re-read and retried up to this many times.
 SYSTEM_CHANGE_ATTEMPTS = 12
+# Within a process, the counting of one webhook's attempts queues on a lock: the
+# deliverer's concurrent attempts would otherwise mostly lose the version race.
+# Correctness never depends on it (the version condition does that); tests switch
+# it off to race at the database.
+SERIALIZE_PER_WEBHOOK = True
+_counting_locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
+_counting_locks_guard = threading.Lock()
 # What an audit entry may show of a webhook: never the secret.
 _PUBLIC_FIELDS = (
     "webhook_id",
@@ -335,6 +344,17 @@ def count_attempt(webhook_id: str, *, ok: bool, disable_after: int) -> bool:
     attempt already in flight when it was disabled changes nothing. A lost
     version race is re-read and retried. Returns True when this call disabled
     the webhook."""
+    if not SERIALIZE_PER_WEBHOOK:
+        return _count_attempt(webhook_id, ok=ok, disable_after=disable_after)
+    with _counting_locks_guard:
+        lock = _counting_locks.get(webhook_id)
+        if lock is None:
+            lock = _counting_locks[webhook_id] = threading.Lock()
+    with lock:
+        return _count_attempt(webhook_id, ok=ok, disable_after=disable_after)
+
+
+def _count_attempt(webhook_id: str, *, ok: bool, disable_after: int) -> bool:
     for n in range(SYSTEM_CHANGE_ATTEMPTS):
         hook = _live(webhook_id)
         if hook is None:

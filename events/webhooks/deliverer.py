@@ -42,7 +42,7 @@ from events.webhooks.retry import next_attempt_at
 from models import Webhook, WebhookDelivery
 from ops.metrics import record_webhook_delivery
 from services import webhook_deliveries, webhooks
-from services.webhook_deliveries import DUE_SHARDS, AttemptResult
+from services.webhook_deliveries import AttemptResult
 
 # The logger of the webhook machinery (docs/security.md names it).
 log = logging.getLogger("loangraph.events.webhooks")
@@ -152,7 +152,7 @@ class WebhookDeliverer:
     def _due(self, limit: int) -> list[WebhookDelivery]:
         now = utcnow()
         out: list[WebhookDelivery] = []
-        shards = [f"due#{n}" for n in range(DUE_SHARDS)]
+        shards = webhook_deliveries.due_shard_keys()
         random.shuffle(shards)
         for shard in shards:
             for d in WebhookDelivery.due.query(

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
+import services.webhooks
 from core import db
 from core.actor import Actor
 from core.errors import DomainError
@@ -294,12 +295,17 @@ async def test_disabled_after_consecutive_failures(settings, receiver) -> None:
         await rt.stop()
 
 
-async def test_counting_attempts_is_audited_and_loses_no_race(settings) -> None:
+@pytest.mark.parametrize("serialized", [True, False], ids=["in-process-lock", "db-race"])
+async def test_counting_attempts_is_audited_and_loses_no_race(
+    settings, monkeypatch, serialized: bool
+) -> None:
     """services.webhooks.count_attempt, the worker's only write to the webhook:
     concurrent failures each count once (version races are re-read and retried),
     a success resets, the failure at the limit disables, and then nothing is written."""
     hook, _ = await db.run_db(register_webhook, actor(), "http://127.0.0.1:9/x", ["LOAN_UPDATED"])
     wid = hook.webhook_id
+    # Without the in-process lock, the concurrent counts race at the version condition.
+    monkeypatch.setattr(services.webhooks, "SERIALIZE_PER_WEBHOOK", serialized)
     # A success with no failures to reset writes nothing.
     assert not await db.run_db(count_attempt, wid, ok=True, disable_after=0)
     assert len(await db.run_db(audited_trail, wid)) == 1
