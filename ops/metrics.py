@@ -8,7 +8,7 @@ bounded: at most `MAX_OPERATION_NAMES` distinct names, the rest are `other`.
 Hooks for other layers (call them, do not import prometheus-client there):
 * `record_cache(cache, hit)`: a process cache lookup (guards/, loaders/).
 * `record_webhook_delivery(status)`: one delivery attempt's outcome, from
-  events/webhooks.py: `delivered` (2xx), `retrying` (failed, another attempt
+  events/webhooks/deliverer.py: `delivered` (2xx), `retrying` (failed, another attempt
   is scheduled) or `failed` (failed and past the retry horizon: given up).
 """
 
