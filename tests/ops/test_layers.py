@@ -29,7 +29,7 @@ WRITE_CALLS = {
     "transact_write_items",
 }
 PRODUCT = ("core", "models", "loaders", "schema", "resolvers", "services", "events", "guards")
-PRODUCT += ("ops", "web")
+PRODUCT += ("ops", "web", "commands")
 
 
 def writes_to_dynamodb(tree: ast.AST) -> set[str]:
@@ -94,7 +94,7 @@ def test_import_contracts_hold() -> None:
 
 
 OWN = {"core", "models", "loaders", "schema", "resolvers", "services", "events", "guards"}
-OWN |= {"ops", "web", "server", "cli"}
+OWN |= {"ops", "web", "commands", "server", "cli"}
 
 
 def test_no_import_of_our_own_code_is_guarded() -> None:
