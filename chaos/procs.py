@@ -18,7 +18,29 @@ import httpx
 from core.dynamodb_local import free_port
 
 
-class RedisProcess:
+class _Killable:
+    """kill (SIGKILL: no goodbye to connected clients) and stop (SIGTERM, then
+    SIGKILL after `stop_timeout` seconds) of a child process in `self.proc`."""
+
+    proc: subprocess.Popen[bytes] | None
+    stop_timeout: float = 5.0
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class RedisProcess(_Killable):
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -61,29 +83,16 @@ class RedisProcess:
                 raise RuntimeError("redis-server did not start")
             time.sleep(0.02)
 
-    def kill(self) -> None:
-        """SIGKILL: no goodbye to connected clients."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
 
 # ---------------------------------------------------------------- app processes
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
-class AppProcess:
+class AppProcess(_Killable):
     """`loangraph serve` or `loangraph worker`, restartable (same port)."""
+
+    stop_timeout = 20.0  # graceful shutdown closes sockets and drains the dispatcher
 
     command: str
     env: dict[str, str]
@@ -124,20 +133,6 @@ class AppProcess:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"{self.command} did not start in {timeout}s")
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
     def rss_bytes(self) -> int:
         assert self.proc is not None

@@ -33,20 +33,11 @@ from chaos.procs import ROOT, AppProcess, RedisProcess
 from core.auth import mint_token
 from core.dynamodb_local import DynamoDBLocal, free_port
 from core.settings import Settings
+from events.types import EVENT_TYPES
 from faultproxy import FaultProxy
 
 JWT_SECRET = "chaos-secret-for-loangraph-0123456789abcdef"
-WEBHOOK_EVENTS = [
-    "LOAN_CREATED",
-    "LOAN_UPDATED",
-    "LOAN_FUNDED",
-    "LOAN_DELETED",
-    "LOAN_RESTORED",
-    "PARTICIPANT_INVITED",
-    "PARTICIPANT_ACCEPTED",
-    "PARTICIPANT_DECLINED",
-    "PARTICIPANT_REMOVED",
-]
+WEBHOOK_EVENTS = list(EVENT_TYPES)
 
 
 def fault_rules(rate: float, read_timeout: float) -> list[dict[str, Any]]:

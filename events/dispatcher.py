@@ -38,9 +38,11 @@ from prometheus_client import Counter
 
 from core.retry import Backoff
 from events.broker import Broker
-from events.stream import StreamLease, StreamTailer
+from events.checkpoints import StreamLease
+from events.stream import StreamTailer
 from events.types import DomainEvent, audit_entry_from_record
-from events.webhooks import WebhookDeliverer, WebhookFanout
+from events.webhooks.deliverer import WebhookDeliverer
+from events.webhooks.fanout import WebhookFanout
 
 log = logging.getLogger("loangraph.events.dispatcher")
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from events.broker import Broker, build_broker
 from events.dispatcher import EventDispatcher
-from events.webhooks import WebhookDeliverer
+from events.webhooks.deliverer import WebhookDeliverer
 
 log = logging.getLogger("loangraph.events")
 

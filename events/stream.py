@@ -5,8 +5,9 @@
   parent is finished (or has aged out of the stream), so a record's changes
   stay in order across a split.
 * Position: after each handled batch the last sequence number of the shard is
-  checkpointed in `StreamCheckpoint` (at most every `checkpoint_interval`
-  seconds, and always when a shard ends or the tailer stops). A restart resumes
+  checkpointed in `StreamCheckpoint` (`events.checkpoints`; at most every
+  `checkpoint_interval` seconds, and always when a shard ends or the tailer
+  stops). A restart resumes
   `AFTER_SEQUENCE_NUMBER` of the checkpoint: nothing is lost, and at most the
   batches of the last `checkpoint_interval` are handled again (consumers
   de-duplicate by event id). A shard with no checkpoint starts at
@@ -34,19 +35,19 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pynamodb.exceptions import DeleteError, PutError, UpdateError
+from pynamodb.exceptions import PutError
 
 from core import db
-from core.retry import TRANSIENT_CODES, Backoff, botocore_retries
-from models import AuditEntry, StreamCheckpoint
+from core.retry import TRANSIENT_CODES, Backoff
+from events import checkpoints
+from events.stream_client import streams_client
+from models import AuditEntry
 
 log = logging.getLogger("loangraph.events.stream")
-
-LEASE_KEY = "__dispatcher_lease__"
 
 try:  # metrics are optional in the sense that a second registry must not crash us
     from prometheus_client import Counter, Gauge
@@ -70,43 +71,6 @@ ITERATOR_RENEWALS: Any = Counter(
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _count_stream_call(**kwargs: Any) -> None:
-    model = kwargs.get("model")
-    op = "Streams." + getattr(model, "name", "Unknown")
-    db.TOTALS.add(op)
-    stats = db.current_stats.get()
-    if stats is not None:
-        stats.add(op)
-
-
-def streams_client(settings: Any | None = None) -> Any:
-    """A botocore `dynamodbstreams` client on the configured endpoint, instrumented."""
-    import botocore.session
-    from botocore.config import Config
-
-    s = settings or db.settings()
-    kwargs: dict[str, Any] = {
-        "region_name": s.aws_region,
-        "config": Config(
-            retries=botocore_retries(s),
-            connect_timeout=s.db_connect_timeout,
-            read_timeout=s.db_read_timeout,
-            max_pool_connections=32,
-        ),
-    }
-    if s.dynamodb_endpoint:
-        kwargs.update(
-            endpoint_url=s.dynamodb_endpoint,
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
-    client = botocore.session.get_session().create_client("dynamodbstreams", **kwargs)
-    db.instrument_client(client)
-    # instrument_client hooks "dynamodb.*"; the streams service's events are "dynamodb-streams.*".
-    client.meta.events.register("before-call.dynamodb-streams.*", _count_stream_call)
-    return client
 
 
 def error_code(exc: BaseException) -> str | None:
@@ -217,14 +181,7 @@ class StreamTailer:
             return arn
 
     async def _load_checkpoints(self) -> None:
-        def load() -> list[StreamCheckpoint]:
-            return [
-                c
-                for c in StreamCheckpoint.scan(consistent_read=True)
-                if c.stream_arn == self.stream_arn and c.shard_id != LEASE_KEY
-            ]
-
-        for cp in await db.run_db(load):
+        for cp in await db.run_db(checkpoints.load, self.stream_arn):
             self.shards[cp.shard_id] = ShardState(
                 shard_id=cp.shard_id,
                 parent_id=None,
@@ -404,15 +361,14 @@ class StreamTailer:
         now = time.monotonic()
         if not force and now - state.last_checkpoint_at < self.checkpoint_interval:
             return
-        item = StreamCheckpoint(
-            shard_id=state.shard_id,
-            stream_arn=self.stream_arn,
-            sequence_number=state.position,
-            finished=1 if state.finished else 0,
-            updated_at=utcnow(),
-        )
         try:
-            await db.run_db(item.save)
+            await db.run_db(
+                checkpoints.save,
+                stream_arn=self.stream_arn,
+                shard_id=state.shard_id,
+                sequence_number=state.position,
+                finished=state.finished,
+            )
         except (PutError, ClientError, BotoCoreError) as exc:
             log.warning("checkpoint of shard %s failed (%s); will retry", state.shard_id, exc)
             return
@@ -427,58 +383,3 @@ class StreamTailer:
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
-
-
-class StreamLease:
-    """One tailer per deployment: a lease item in the checkpoint table, taken
-    with a conditional write when free or expired, renewed every `ttl/3`."""
-
-    def __init__(self, owner: str, ttl: float = 15.0) -> None:
-        self.owner = owner
-        self.ttl = ttl
-        self.held_until: datetime | None = None
-
-    def _try(self) -> bool:
-        now = utcnow()
-        until = now + timedelta(seconds=self.ttl)
-        item = StreamCheckpoint(
-            shard_id=LEASE_KEY,
-            stream_arn="lease",
-            owner=self.owner,
-            lease_until=until,
-            updated_at=now,
-        )
-        try:
-            item.save(
-                condition=StreamCheckpoint.shard_id.does_not_exist()
-                | (StreamCheckpoint.owner == self.owner)
-                | (StreamCheckpoint.lease_until < now)
-            )
-        except PutError as exc:
-            if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
-                self.held_until = None
-                return False
-            raise
-        self.held_until = until
-        return True
-
-    async def acquire(self) -> bool:
-        """True when this process holds the lease (taken or renewed)."""
-        try:
-            return await db.run_db(self._try)
-        except (PutError, ClientError, BotoCoreError) as exc:
-            log.warning("lease write failed: %s", exc)
-            # Transient error: still ours until it runs out.
-            return self.held_until is not None and utcnow() < self.held_until - timedelta(seconds=1)
-
-    async def release(self) -> None:
-        def _release() -> None:
-            item = StreamCheckpoint(shard_id=LEASE_KEY, stream_arn="lease", updated_at=utcnow())
-            with contextlib.suppress(DeleteError, UpdateError):
-                item.delete(condition=StreamCheckpoint.owner == self.owner)
-
-        self.held_until = None
-        try:
-            await db.run_db(_release)
-        except Exception as exc:  # best effort: the lease runs out anyway
-            log.info("lease release failed: %s", exc)

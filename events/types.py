@@ -11,18 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from models.attributes import dumps
-
-EVENT_TYPES = (
-    "LOAN_CREATED",
-    "LOAN_UPDATED",
-    "LOAN_FUNDED",
-    "LOAN_DELETED",
-    "LOAN_RESTORED",
-    "PARTICIPANT_INVITED",
-    "PARTICIPANT_ACCEPTED",
-    "PARTICIPANT_DECLINED",
-    "PARTICIPANT_REMOVED",
-)
+from models.audit import EVENT_TYPES
 
 
 def wire_type(event_type: str) -> str:

@@ -12,6 +12,22 @@ from models.base import register
 # Constant partition of the admin-wide feed index (see AuditFeedIndex).
 AUDIT_FEED = "ALL"
 
+# The domain events an entry may name (`AuditEntry.event`; `WebhookEvent` in the
+# API, `events.types.DomainEvent.type`). Defined here, below every layer that
+# needs it: services validate webhook subscriptions against it without importing
+# events/.
+EVENT_TYPES = (
+    "LOAN_CREATED",
+    "LOAN_UPDATED",
+    "LOAN_FUNDED",
+    "LOAN_DELETED",
+    "LOAN_RESTORED",
+    "PARTICIPANT_INVITED",
+    "PARTICIPANT_ACCEPTED",
+    "PARTICIPANT_DECLINED",
+    "PARTICIPANT_REMOVED",
+)
+
 
 class AuditByActorIndex(GlobalSecondaryIndex["AuditEntry"]):
     class Meta:

@@ -5,45 +5,39 @@ other packages define (events/: `loangraph_event_stream_lag_seconds`) appear
 at `/metrics` too. Label values that clients control (operation names) are
 bounded: at most `MAX_OPERATION_NAMES` distinct names, the rest are `other`.
 
+Where /metrics is served: ops/metrics_http.py; the WebSocket handlers the
+subscription gauges count: ops/metrics_ws.py (both re-exported here).
+
 Hooks for other layers (call them, do not import prometheus-client there):
 * `record_cache(cache, hit)`: a process cache lookup.
 * `register_cache(name, stats)`: a process cache's counters (loaders/).
 * `on_loader_batch(loader, size)`: one DataLoader batch (loaders/).
 * `record_webhook_delivery(status)`: one delivery attempt's outcome, from
-  events/webhooks.py: `delivered` (2xx), `retrying` (failed, another attempt
+  events/webhooks/deliverer.py: `delivered` (2xx), `retrying` (failed, another attempt
   is scheduled) or `failed` (failed and past the retry horizon: given up).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import hmac
-import logging
 import re
-import socket
 import threading
 import time
-import weakref
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-import uvicorn
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 from strawberry.extensions import SchemaExtension
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
-    BaseGraphQLTransportWSHandler,
-)
-from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
 from core import retry
+from ops.metrics_http import api_routes, metrics_endpoint, metrics_port_hook, token_endpoint
+from ops.metrics_ws import (
+    TrackedTransportWSHandler,
+    TrackedWSHandler,
+    open_connections,
+    open_subscriptions,
+)
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 DB_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -193,64 +187,7 @@ def on_loader_batch(loader: str, size: int) -> None:
     LOADER_BATCH.labels(loader).observe(size)
 
 
-# ---------------------------------------------------------------- subscriptions
-_ws_handlers: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
-def _code_errors(errors: Any) -> Any:
-    """Errors Strawberry sends before execution (bad document, bad variables)
-    carry no `extensions.code`: give them the one HTTP would."""
-    if isinstance(errors, list):
-        for err in errors:
-            if isinstance(err, dict) and "code" not in (err.get("extensions") or {}):
-                code = "GRAPHQL_VALIDATION_FAILED"
-                if "Variable" in str(err.get("message", "")):
-                    code = "BAD_USER_INPUT"
-                err["extensions"] = {**(err.get("extensions") or {}), "code": code}
-    return errors
-
-
-class TrackedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
-    """graphql-transport-ws handler that the open-subscriptions gauge can see."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        _ws_handlers.add(self)
-
-    async def send_message(self, message: Any) -> None:
-        if message.get("type") == "error":
-            _code_errors(message.get("payload"))
-        await super().send_message(message)
-
-
-class TrackedWSHandler(BaseGraphQLWSHandler[Any, Any]):
-    """Legacy graphql-ws handler that the open-subscriptions gauge can see."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        _ws_handlers.add(self)
-
-    async def send_message(self, message: Any) -> None:
-        if message.get("type") == "error":
-            payload = message.get("payload")
-            _code_errors(payload if isinstance(payload, list) else [payload])
-        await super().send_message(message)
-
-
-def open_subscriptions() -> dict[str, int]:
-    counts = {"graphql-transport-ws": 0, "graphql-ws": 0}
-    for handler in list(_ws_handlers):
-        if isinstance(handler, BaseGraphQLTransportWSHandler):
-            counts["graphql-transport-ws"] += len(getattr(handler, "operations", {}))
-        else:
-            counts["graphql-ws"] += len(getattr(handler, "subscriptions", {}))
-    return counts
-
-
-def open_connections() -> int:
-    return len(_ws_handlers)
-
-
+# ---------------------------------------------------------------- live gauges
 class _LiveCollector(Collector):
     """Gauges computed at scrape time from live objects."""
 
@@ -346,95 +283,6 @@ class MetricsExtension(SchemaExtension):
             )
 
 
-log = logging.getLogger("loangraph.ops.metrics")
-
-
-# ---------------------------------------------------------------- endpoint
-async def metrics_endpoint(request: Request) -> Response:
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
-
-
-def token_endpoint(token: str | None) -> Callable[[Request], Awaitable[Response]]:
-    """/metrics, behind `Authorization: Bearer <token>` when a token is set
-    (LOANGRAPH_METRICS_TOKEN): 401 otherwise, compared in constant time."""
-    if not token:
-        return metrics_endpoint
-    expected = ("Bearer " + token).encode()
-
-    async def guarded(request: Request) -> Response:
-        sent = request.headers.get("authorization", "").encode("latin-1", "replace")
-        if not hmac.compare_digest(sent, expected):
-            return Response(
-                "metrics need 'Authorization: Bearer <LOANGRAPH_METRICS_TOKEN>'\n",
-                status_code=401,
-                media_type="text/plain",
-                headers={"WWW-Authenticate": 'Bearer realm="metrics"', "Cache-Control": "no-store"},
-            )
-        return await metrics_endpoint(request)
-
-    return guarded
-
-
-def api_routes(settings: Any) -> list[Route]:
-    """The /metrics route of the API listener: none when LOANGRAPH_METRICS_PORT
-    moves it to its own listener (then /metrics is a 404 on the API port)."""
-    if settings.metrics_port is not None:
-        return []
-    return [Route("/metrics", token_endpoint(settings.metrics_token))]
-
-
-class _SideServer(uvicorn.Server):
-    """A uvicorn server sharing the API server's process and event loop: the
-    API server owns the signal handlers and stops this one from its lifespan."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    # SO_REUSEPORT: with `--workers N` every worker binds the metrics port too and
-    # the kernel spreads scrapes over them, as it does on the API port.
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if hasattr(socket, "SO_REUSEPORT"):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
-
-
-async def metrics_port_hook(app: Any, settings: Any, state: Any, start_background: bool) -> Any:
-    """Lifespan hook: serve /metrics (only) on LOANGRAPH_METRICS_PORT, from
-    however the app was started (`loangraph serve` or `uvicorn --factory`)."""
-    if settings.metrics_port is None:
-        return None
-    side_app = Starlette(routes=[Route("/metrics", token_endpoint(settings.metrics_token))])
-    config = uvicorn.Config(
-        side_app, lifespan="off", log_level="warning", access_log=False, log_config=None
-    )
-    server = _SideServer(config)
-    sock = _listen(settings.host, settings.metrics_port)
-    task = asyncio.create_task(server.serve(sockets=[sock]), name="metrics-listener")
-    while not server.started:
-        if task.done():
-            sock.close()
-            task.result()  # raises what stopped it
-            raise RuntimeError("the metrics listener stopped while starting")
-        await asyncio.sleep(0.01)
-    log.info("metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
-
-    async def stop() -> None:
-        server.should_exit = True
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, timeout=5)
-        sock.close()
-
-    return stop
-
-
 _installed = False
 
 
@@ -448,3 +296,20 @@ def install() -> None:
     db.CALL_LISTENERS.append(on_db_call)
     db.ATTEMPT_LISTENERS.append(on_db_attempt_failed)
     _installed = True
+
+
+__all__ = [
+    "MetricsExtension",
+    "TrackedTransportWSHandler",
+    "TrackedWSHandler",
+    "api_routes",
+    "install",
+    "metrics_endpoint",
+    "metrics_port_hook",
+    "open_connections",
+    "open_subscriptions",
+    "operation_label",
+    "record_cache",
+    "record_webhook_delivery",
+    "token_endpoint",
+]

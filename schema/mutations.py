@@ -4,13 +4,14 @@ payload whose `errors` lists business and validation problems."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.permission import BasePermission
-from strawberry.types.arguments import StrawberryArgumentAnnotation
 
+from resolvers import mutations as m
 from resolvers.context import Info
 from resolvers.permissions import IsAuthenticated
 from schema.common import LoanStatus, UserError, WebhookEvent
@@ -229,140 +230,121 @@ class RevertLoanTermsPayload:
     errors: list[UserError] = strawberry.field(description="Problems; empty on success.")
 
 
-def _arg(description: str) -> StrawberryArgumentAnnotation:
-    return strawberry.argument(description=description)
+def _mutation(
+    resolve: Callable[..., Awaitable[Any]],
+    input_type: type,
+    input_description: str,
+    payload: type,
+    description: str,
+    **fixed: Any,
+) -> Any:
+    """A Mutation field taking one `input` argument: `resolve(info, input, **fixed)`
+    from resolvers/mutations.py, declared with its argument and payload types."""
+
+    async def resolver(info: Info, input: Any) -> Any:
+        return await resolve(info, input, **fixed)
+
+    # Real types, not strings: Strawberry reads them to build the field.
+    resolver.__annotations__ = {
+        "info": Info,
+        "input": Annotated[input_type, strawberry.argument(description=input_description)],
+        "return": payload,
+    }
+    return strawberry.mutation(resolver=resolver, description=description, permission_classes=AUTH)
 
 
 @strawberry.type(description="Changes. Each one is one DynamoDB transaction with its audit entry.")
 class Mutation:
-    @strawberry.mutation(
-        description="Create a loan (you are its borrower).", permission_classes=AUTH
+    create_loan = _mutation(
+        m.create_loan,
+        CreateLoanInput,
+        "The loan.",
+        CreateLoanPayload,
+        "Create a loan (you are its borrower).",
     )
-    async def create_loan(
-        self, info: Info, input: Annotated[CreateLoanInput, _arg("The loan.")]
-    ) -> CreateLoanPayload:
-        from resolvers import mutations as m
-
-        return await m.create_loan(info, input)
-
-    @strawberry.mutation(
-        description="Change a PENDING loan's terms; writes a new LoanVersion.",
-        permission_classes=AUTH,
+    update_loan_terms = _mutation(
+        m.update_loan_terms,
+        UpdateLoanTermsInput,
+        "The change.",
+        UpdateLoanTermsPayload,
+        "Change a PENDING loan's terms; writes a new LoanVersion.",
     )
-    async def update_loan_terms(
-        self, info: Info, input: Annotated[UpdateLoanTermsInput, _arg("The change.")]
-    ) -> UpdateLoanTermsPayload:
-        from resolvers import mutations as m
-
-        return await m.update_loan_terms(info, input)
-
-    @strawberry.mutation(
-        description="Move a loan along its lifecycle (borrower).", permission_classes=AUTH
+    set_loan_status = _mutation(
+        m.set_loan_status,
+        SetLoanStatusInput,
+        "The change.",
+        SetLoanStatusPayload,
+        "Move a loan along its lifecycle (borrower).",
     )
-    async def set_loan_status(
-        self, info: Info, input: Annotated[SetLoanStatusInput, _arg("The change.")]
-    ) -> SetLoanStatusPayload:
-        from resolvers import mutations as m
-
-        return await m.set_loan_status(info, input)
-
-    @strawberry.mutation(
-        description="Soft-delete a loan and its live participants (borrower).",
-        permission_classes=AUTH,
+    delete_loan = _mutation(
+        m.delete_loan,
+        DeleteLoanInput,
+        "The deletion.",
+        DeleteLoanPayload,
+        "Soft-delete a loan and its live participants (borrower).",
     )
-    async def delete_loan(
-        self, info: Info, input: Annotated[DeleteLoanInput, _arg("The deletion.")]
-    ) -> DeleteLoanPayload:
-        from resolvers import mutations as m
-
-        return await m.delete_loan(info, input)
-
-    @strawberry.mutation(
-        description="Restore a soft-deleted loan (borrower, admins).", permission_classes=AUTH
+    restore_loan = _mutation(
+        m.restore_loan,
+        RestoreLoanInput,
+        "The loan.",
+        RestoreLoanPayload,
+        "Restore a soft-deleted loan (borrower, admins).",
     )
-    async def restore_loan(
-        self, info: Info, input: Annotated[RestoreLoanInput, _arg("The loan.")]
-    ) -> RestoreLoanPayload:
-        from resolvers import mutations as m
-
-        return await m.restore_loan(info, input)
-
-    @strawberry.mutation(
-        description="Invite a lender by email (borrower).", permission_classes=AUTH
+    invite_participant = _mutation(
+        m.invite_participant,
+        InviteParticipantInput,
+        "The invitation.",
+        InviteParticipantPayload,
+        "Invite a lender by email (borrower).",
     )
-    async def invite_participant(
-        self, info: Info, input: Annotated[InviteParticipantInput, _arg("The invitation.")]
-    ) -> InviteParticipantPayload:
-        from resolvers import mutations as m
-
-        return await m.invite_participant(info, input)
-
-    @strawberry.mutation(
-        description="Invite up to 100 lenders (borrower).", permission_classes=AUTH
+    invite_participants = _mutation(
+        m.invite_participants,
+        InviteParticipantsInput,
+        "The invitations.",
+        InviteParticipantsPayload,
+        "Invite up to 100 lenders (borrower).",
     )
-    async def invite_participants(
-        self, info: Info, input: Annotated[InviteParticipantsInput, _arg("The invitations.")]
-    ) -> InviteParticipantsPayload:
-        from resolvers import mutations as m
-
-        return await m.invite_participants(info, input)
-
-    @strawberry.mutation(
-        description="Accept an invitation sent to your email; pins the loan version.",
-        permission_classes=AUTH,
+    accept_invitation = _mutation(
+        m.respond,
+        RespondToInvitationInput,
+        "The answer.",
+        RespondToInvitationPayload,
+        "Accept an invitation sent to your email; pins the loan version.",
+        accept=True,
     )
-    async def accept_invitation(
-        self, info: Info, input: Annotated[RespondToInvitationInput, _arg("The answer.")]
-    ) -> RespondToInvitationPayload:
-        from resolvers import mutations as m
-
-        return await m.respond(info, input, accept=True)
-
-    @strawberry.mutation(
-        description="Decline an invitation sent to your email.", permission_classes=AUTH
+    decline_invitation = _mutation(
+        m.respond,
+        RespondToInvitationInput,
+        "The answer.",
+        RespondToInvitationPayload,
+        "Decline an invitation sent to your email.",
+        accept=False,
     )
-    async def decline_invitation(
-        self, info: Info, input: Annotated[RespondToInvitationInput, _arg("The answer.")]
-    ) -> RespondToInvitationPayload:
-        from resolvers import mutations as m
-
-        return await m.respond(info, input, accept=False)
-
-    @strawberry.mutation(
-        description="Remove a participant (borrower); soft delete.", permission_classes=AUTH
+    remove_participant = _mutation(
+        m.remove_participant,
+        RemoveParticipantInput,
+        "The removal.",
+        RemoveParticipantPayload,
+        "Remove a participant (borrower); soft delete.",
     )
-    async def remove_participant(
-        self, info: Info, input: Annotated[RemoveParticipantInput, _arg("The removal.")]
-    ) -> RemoveParticipantPayload:
-        from resolvers import mutations as m
-
-        return await m.remove_participant(info, input)
-
-    @strawberry.mutation(
-        description="Register a webhook; its secret is shown once.", permission_classes=AUTH
+    register_webhook = _mutation(
+        m.register_webhook,
+        RegisterWebhookInput,
+        "The webhook.",
+        RegisterWebhookPayload,
+        "Register a webhook; its secret is shown once.",
     )
-    async def register_webhook(
-        self, info: Info, input: Annotated[RegisterWebhookInput, _arg("The webhook.")]
-    ) -> RegisterWebhookPayload:
-        from resolvers import mutations as m
-
-        return await m.register_webhook(info, input)
-
-    @strawberry.mutation(description="Delete one of your webhooks.", permission_classes=AUTH)
-    async def delete_webhook(
-        self, info: Info, input: Annotated[DeleteWebhookInput, _arg("The webhook.")]
-    ) -> DeleteWebhookPayload:
-        from resolvers import mutations as m
-
-        return await m.delete_webhook(info, input)
-
-    @strawberry.mutation(
-        description="Restore the terms of an earlier version as a new version (borrower).",
-        permission_classes=AUTH,
+    delete_webhook = _mutation(
+        m.delete_webhook,
+        DeleteWebhookInput,
+        "The webhook.",
+        DeleteWebhookPayload,
+        "Delete one of your webhooks.",
     )
-    async def revert_loan_terms(
-        self, info: Info, input: Annotated[RevertLoanTermsInput, _arg("The revert.")]
-    ) -> RevertLoanTermsPayload:
-        from resolvers import mutations as m
-
-        return await m.revert_loan_terms(info, input)
+    revert_loan_terms = _mutation(
+        m.revert_loan_terms,
+        RevertLoanTermsInput,
+        "The revert.",
+        RevertLoanTermsPayload,
+        "Restore the terms of an earlier version as a new version (borrower).",
+    )

@@ -17,6 +17,9 @@ from core.errors import DomainError
 from models import Loan, Participant, ParticipantGuard
 from models.participant import guard_key
 
+# Where a loan mutation's loan id is in its input (errors name the field).
+LOAN_INPUT_ID = ["input", "id"]
+
 
 @dataclass(frozen=True)
 class LoanAccess:

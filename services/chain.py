@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models import AuditEntry, Loan
-from services.common import clone, iso, utcnow
+from services.common import iso, utcnow
 
 CANONICAL_VERSION = 1
 SYSTEM_BACKFILL = "system:audit-backfill"
@@ -281,8 +281,7 @@ def backfill_loan(loan_id: str) -> BackfillResult:
     one transaction under the loan's `seq` condition. Raises `Retry` when the
     loan changed meanwhile: the caller runs it again (rewriting hashes is
     idempotent). A loan whose chain already verifies is skipped."""
-    from services import audit
-    from services.loans import loan_write
+    from services.change import Change, next_loan
     from services.tx import Tx
 
     loan = Loan.get(loan_id, consistent_read=True)
@@ -313,28 +312,17 @@ def backfill_loan(loan_id: str) -> BackfillResult:
                 label=f"audit:{e.audit_id}",
             )
         tx.commit()
-    at = utcnow()
-    after = clone(loan)
-    after.seq = int(loan.seq) + 1
+    after = next_loan(loan)
     after.audit_head = prev
-    tx = Tx("backfillAuditChain")
-    loan_write(tx, loan, after)
-    entry = audit.entry(
-        None,
-        at=at,
-        table="loans",
-        record_id=loan_id,
+    change = Change(
+        "backfillAuditChain", None, at=utcnow(), before=loan, after=after, actor_id=SYSTEM_BACKFILL
+    )
+    change.loan_entry(
         action="UPDATE",
         event=None,
-        loan=after,
-        before=loan,
-        after=after,
-        actor_id=SYSTEM_BACKFILL,
-        extra_context={"backfill": {"entries": len(entries), "rewritten": len(updates)}},
+        context={"backfill": {"entries": len(entries), "rewritten": len(updates)}},
     )
-    audit.seal([entry], after)
-    tx.put(entry, label="audit")
-    tx.commit()
+    change.commit()
     return BackfillResult(loan_id, "chained", len(entries), len(updates))
 
 

@@ -25,10 +25,10 @@ from models import AuditEntry, Loan, LoanVersion, Participant, ParticipantGuard
 from models.audit import record_key
 from models.participant import guard_key
 from services import audit, funding
-from services.common import Retry, clone, iso, utcnow, with_retry
-from services.loans import loan_write
+from services.change import Change, next_loan
+from services.common import Retry, utcnow, with_retry
+from services.participant_change import guard_for
 from services.progress import bar
-from services.tx import Tx
 
 SYSTEM = "system:integrity"
 
@@ -162,34 +162,15 @@ def _repair_aggregates(loan_id: str) -> None:
     loan = Loan.get(loan_id, consistent_read=True)
     parts = list(Participant.query(loan_id, consistent_read=True))
     agg = funding.compute(loan.amount, funding.counted(loan, parts))
-    after = clone(loan)
-    after.seq = int(loan.seq) + 1
+    after = next_loan(loan)
     if not funding.apply(after, agg):
         return
     at = utcnow()
     after.last_funding_update = at
-    tx = Tx("repairAggregates")
-    loan_write(tx, loan, after)
-    entry = audit.entry(
-        None,
-        at=at,
-        table="loans",
-        record_id=loan_id,
-        action="UPDATE",
-        event="LOAN_UPDATED",
-        loan=after,
-        before=loan,
-        after=after,
-        actor_id=SYSTEM,
-        extra_context={"repair": "aggregates"},
-    )
-    audit.seal([entry], after)
-    tx.put(entry, label="audit")
-    tx.put(
-        funding.metric_point(after, at=at, sk=f"{iso(at)}#{entry.audit_id}", event="LOAN_UPDATED"),
-        label="metric",
-    )
-    tx.commit()
+    change = Change("repairAggregates", None, at=at, before=loan, after=after, actor_id=SYSTEM)
+    change.loan_entry(action="UPDATE", event="LOAN_UPDATED", context={"repair": "aggregates"})
+    change.metric("LOAN_UPDATED")
+    change.commit()
 
 
 def _repair_guard(issue: Issue, state: dict[str, Any]) -> None:
@@ -201,30 +182,31 @@ def _repair_guard(issue: Issue, state: dict[str, Any]) -> None:
         loan_id, record, before, after = g.loan_id, issue.record, g, None
     else:
         loan_id, pid = issue.record.split("#", 1)[1].split("/", 1)
-        p = Participant.get(loan_id, pid, consistent_read=True)
-        g = ParticipantGuard(
-            guard_key=guard_key(loan_id, p.lender_email),
-            loan_id=loan_id,
-            participant_id=pid,
-            created_at=at,
-        )
+        g = guard_for(Participant.get(loan_id, pid, consistent_read=True), at)
         record, before, after = f"participant_guards#{g.guard_key}", None, g
     try:
         loan = Loan.get(loan_id, consistent_read=True)
     except Loan.DoesNotExist:
         loan = None
-    tx = Tx("repairGuard")
+    # The change is about the loan: it takes its seq (and extends its chain).
+    # Without a loan, the entry's context names the loan id alone and it is
+    # hashed standalone.
+    loan_after = next_loan(loan) if loan is not None else None
+    change = Change("repairGuard", None, at=at, before=loan, after=loan_after, actor_id=SYSTEM)
     if after is None:
-        tx.delete(g, ParticipantGuard.participant_id == g.participant_id, label="guard")
+        change.tx.delete(g, ParticipantGuard.participant_id == g.participant_id, label="guard")
     else:
-        tx.put(g, ParticipantGuard.guard_key.does_not_exist(), label="guard")
-    ctx_loan = loan
-    if loan is not None:  # the change is about the loan: it takes its seq
-        ctx_loan = clone(loan)
-        ctx_loan.seq = int(loan.seq) + 1
-        loan_write(tx, loan, ctx_loan)
-    else:
-        ctx_loan = Loan(
+        change.tx.put(g, ParticipantGuard.guard_key.does_not_exist(), label="guard")
+    change.entry(
+        table="participant_guards",
+        record_id=record.split("#", 1)[1],
+        action="DELETE" if after is None else "CREATE",
+        event=None,
+        before=before,
+        after=after,
+        context={"repair": issue.kind},
+        loan=loan_after
+        or Loan(
             loan_id=loan_id,
             borrower_id="",
             seq=0,
@@ -233,23 +215,9 @@ def _repair_guard(issue: Issue, state: dict[str, Any]) -> None:
             title="",
             interest_rate=0,
             term_months=0,
-        )
-    entry = audit.entry(
-        None,
-        at=at,
-        table="participant_guards",
-        record_id=record.split("#", 1)[1],
-        action="DELETE" if after is None else "CREATE",
-        event=None,
-        loan=ctx_loan,
-        before=before,
-        after=after,
-        actor_id=SYSTEM,
-        extra_context={"repair": issue.kind},
+        ),
     )
-    audit.seal([entry], ctx_loan if loan is not None else None)
-    tx.put(entry, label="audit")
-    tx.commit()
+    change.commit()
 
 
 async def check_integrity(repair: bool = False, *, progress: bool = False) -> IntegrityReport:

@@ -36,17 +36,17 @@ from botocore.exceptions import ClientError
 from core import db
 from core.errors import DomainError
 from models import Participant, ParticipantGuard, User
-from models.participant import guard_key
 from services import access as acl
 from services import audit, funding
 from services import validation as v
-from services.common import MAX_LIVE_PARTICIPANTS, clone, iso, utcnow, with_retry
-from services.loans import loan_write
+from services.change import Change, funding_change
+from services.common import MAX_LIVE_PARTICIPANTS, utcnow, with_retry
+from services.participant_change import guard_for
 from services.progress import bar
-from services.tx import Tx
 
 NAMESPACE = uuid.UUID("6f7c0a56-1d5e-4d1b-9a53-2f3f6d0c1e42")
 STATUS_RANK = {"ACCEPTED": 3, "DECLINED": 2, "PENDING": 1}
+SYSTEM = "system:migrate-legacy"
 EVENT_FOR = {
     "ACCEPTED": "PARTICIPANT_ACCEPTED",
     "DECLINED": "PARTICIPANT_DECLINED",
@@ -228,53 +228,29 @@ def _write(plan: Plan, source: str, dry_run: bool) -> str:
         invited_at=plan.invited_at or at,
         responded_at=plan.responded_at or (at if plan.status != "PENDING" else None),
         created_at=at,
-        created_by="system:migrate-legacy",
+        created_by=SYSTEM,
         updated_at=at,
-        updated_by="system:migrate-legacy",
+        updated_by=SYSTEM,
         version=1,
     )
-    loan_after = clone(loan)
-    loan_after.seq = int(loan.seq) + 1
-    funding.apply(loan_after, funding.compute(loan.amount, funding.counted(loan, [*everyone, p])))
-    loan_after.last_funding_update = at
-    tx = Tx("migrateLegacy")
-    tx.put(p, Participant.participant_id.does_not_exist(), label="participant")
-    tx.put(
-        ParticipantGuard(
-            guard_key=guard_key(p.loan_id, p.lender_email),
-            loan_id=p.loan_id,
-            participant_id=p.participant_id,
-            created_at=at,
-        ),
-        ParticipantGuard.guard_key.does_not_exist(),
-        label="guard",
-    )
-    entry = audit.entry(
-        None,
-        at=at,
+    loan_after = funding_change(loan, [*everyone, p], at=at)
+    change = Change("migrateLegacy", None, at=at, before=loan, after=loan_after, actor_id=SYSTEM)
+    change.tx.put(p, Participant.participant_id.does_not_exist(), label="participant")
+    change.tx.put(guard_for(p, at), ParticipantGuard.guard_key.does_not_exist(), label="guard")
+    change.entry(
         table="participants",
         record_id=audit.participant_record_id(p.loan_id, p.participant_id),
         action="CREATE",
         event=None,
-        loan=loan_after,
         before=None,
         after=p,
-        actor_id="system:migrate-legacy",
-        extra_context={
+        context={
             "participant_id": p.participant_id,
             "migration": {"from": source, "rows": [r.key for r in plan.rows]},
         },
     )
-    audit.seal([entry], loan_after)
-    tx.put(entry, label="audit")
-    loan_write(tx, loan, loan_after)
-    tx.put(
-        funding.metric_point(
-            loan_after, at=at, sk=f"{iso(at)}#{entry.audit_id}", event=EVENT_FOR[plan.status]
-        ),
-        label="metric",
-    )
-    tx.commit()
+    change.metric(EVENT_FOR[plan.status])
+    change.commit()
     return "converted"
 
 

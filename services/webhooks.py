@@ -1,16 +1,27 @@
-"""Webhook registration and deletion (the write layer for the `webhooks` table).
+"""The write layer for the `webhooks` table: registration, deletion, and the
+changes the delivery worker makes (its failure count, disabling).
 
-Each change is one TransactWriteItems: the webhook item (conditioned on its
-version) and its audit entry. Audit entries of webhooks carry no `event` and
-no `loan_id`: they are not domain events and are never delivered.
+`webhooks` is an audited table: every write to it, by a user or by the system,
+is one TransactWriteItems holding the webhook item (conditioned on its
+version, which it bumps) and its audit entry. Audit entries of webhooks carry
+no `event` and no `loan_id`: they are not domain events and are never
+delivered. Changes by the delivery worker are made as `SYSTEM_ACTOR`
+(docs/webhooks.md, "What is audited").
+
+Delivery records (`webhook_deliveries`) are written by
+`services.webhook_deliveries`; the SSRF guard is `core.ssrf`.
 
 Blocking (PynamoDB and DNS): call these through `core.db.run_db`."""
 
 from __future__ import annotations
 
 import logging
+import random
 import secrets
+import threading
+import time
 import uuid
+import weakref
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -20,10 +31,9 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from core import db
 from core.actor import Actor
 from core.errors import DomainError
-from events.types import EVENT_TYPES
-from events.webhooks import UnsafeURL, check_url
+from core.ssrf import UnsafeURL, check_url
 from models import AuditEntry, Webhook
-from models.audit import record_key
+from models.audit import EVENT_TYPES, record_key
 from services import chain
 from services.common import Retry
 from services.tx import Tx
@@ -32,6 +42,16 @@ log = logging.getLogger("loangraph.services.webhooks")
 
 MAX_WEBHOOKS_PER_OWNER = 25
 SYSTEM_ACTOR = "system:webhooks"
+# A system change that keeps losing the version race (deliveries of one webhook
+# finishing at once in several workers) is re-read and retried up to this many times.
+SYSTEM_CHANGE_ATTEMPTS = 12
+# Within a process, the counting of one webhook's attempts queues on a lock: the
+# deliverer's concurrent attempts would otherwise mostly lose the version race.
+# Correctness never depends on it (the version condition does that); tests switch
+# it off to race at the database.
+SERIALIZE_PER_WEBHOOK = True
+_counting_locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
+_counting_locks_guard = threading.Lock()
 # What an audit entry may show of a webhook: never the secret.
 _PUBLIC_FIELDS = (
     "webhook_id",
@@ -246,46 +266,121 @@ def delete_webhook(actor: Actor, webhook_id: str) -> Webhook:
     return hook
 
 
-def disable_webhook(webhook_id: str, *, reason: str) -> bool:
-    """Deactivate a webhook on behalf of the system (too many failures), audited.
-    False when it was already inactive or deleted."""
-    try:
-        hook = Webhook.get(webhook_id, consistent_read=True)
-    except DoesNotExist:
-        return False
-    if not hook.active or hook.deleted_at is not None:
-        return False
+def _system_change(
+    hook: Webhook, changes: dict[str, Any], *, operation: str, reason: str | None = None
+) -> None:
+    """Apply `changes` (attribute name -> new value) to a live webhook as the
+    system: one Tx with the version condition (and still active, not deleted),
+    the version bump and the audit entry. Raises `Retry` when it lost a race."""
     before = _image(hook)
     now = _utcnow()
     read_version = hook.version
-    hook.active = False
+    for name, value in changes.items():
+        setattr(hook, name, value)
     hook.updated_at = now
     hook.updated_by = SYSTEM_ACTOR
     hook.version = read_version + 1
+    after = _image(hook)
+    if reason is not None:
+        after["disabled_reason"] = reason
     entry = _audit(
         actor=None,
         actor_id=SYSTEM_ACTOR,
         hook=hook,
         action="UPDATE",
         before=before,
-        after={**_image(hook), "disabled_reason": reason},
+        after=after,
         at=now,
     )
-    tx = Tx("disableWebhook")
+    attributes = Webhook.get_attributes()
+    tx = Tx(operation)
     tx.update(
         hook,
-        [
-            Webhook.active.set(False),
+        [attributes[name].set(value) for name, value in changes.items()]
+        + [
             Webhook.updated_at.set(now),
             Webhook.updated_by.set(SYSTEM_ACTOR),
             Webhook.version.set(read_version + 1),
         ],
-        (Webhook.version == read_version) & (Webhook.active == True),  # noqa: E712
+        (Webhook.version == read_version)
+        & (Webhook.active == True)  # noqa: E712
+        & Webhook.deleted_at.does_not_exist(),
         label="webhook",
     )
     tx.put(entry, AuditEntry.record_key.does_not_exist(), label="audit")
+    tx.commit()
+
+
+def _live(webhook_id: str) -> Webhook | None:
     try:
-        tx.commit()
+        hook = Webhook.get(webhook_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+    if not hook.active or hook.deleted_at is not None:
+        return None
+    return hook
+
+
+def disable_webhook(webhook_id: str, *, reason: str) -> bool:
+    """Deactivate a webhook on behalf of the system, audited.
+    False when it was already inactive or deleted (or changed concurrently)."""
+    hook = _live(webhook_id)
+    if hook is None:
+        return False
+    try:
+        _system_change(hook, {"active": False}, operation="disableWebhook", reason=reason)
     except (Retry, TransactWriteError):
         return False
     return True
+
+
+def count_attempt(webhook_id: str, *, ok: bool, disable_after: int) -> bool:
+    """Count a delivery attempt's outcome on the webhook, audited (actor
+    `SYSTEM_ACTOR`): a failure adds one to `consecutive_failures`, a success
+    resets it to 0 (no write when it already is 0). The failure that reaches
+    `disable_after` (0: never) also deactivates the webhook, in the same change.
+
+    A webhook that is no longer live (disabled, deleted) is not written: an
+    attempt already in flight when it was disabled changes nothing. A lost
+    version race is re-read and retried. Returns True when this call disabled
+    the webhook."""
+    if not SERIALIZE_PER_WEBHOOK:
+        return _count_attempt(webhook_id, ok=ok, disable_after=disable_after)
+    with _counting_locks_guard:
+        lock = _counting_locks.get(webhook_id)
+        if lock is None:
+            lock = _counting_locks[webhook_id] = threading.Lock()
+    with lock:
+        return _count_attempt(webhook_id, ok=ok, disable_after=disable_after)
+
+
+def _count_attempt(webhook_id: str, *, ok: bool, disable_after: int) -> bool:
+    for n in range(SYSTEM_CHANGE_ATTEMPTS):
+        hook = _live(webhook_id)
+        if hook is None:
+            return False
+        failures = int(hook.consecutive_failures or 0)
+        count = 0 if ok else failures + 1
+        if count == failures:
+            return False
+        changes: dict[str, Any] = {"consecutive_failures": count}
+        reason = None
+        if not ok and disable_after and count >= disable_after:
+            changes["active"] = False
+            reason = f"{count} consecutive failed attempts"
+        try:
+            _system_change(
+                hook,
+                changes,
+                operation="disableWebhook" if reason else "countWebhookAttempt",
+                reason=reason,
+            )
+        except Retry:
+            time.sleep(random.uniform(0, min(0.5, 0.01 * 2**n)))
+            continue
+        except TransactWriteError as exc:
+            log.warning("webhook %s: attempt not counted: %s", webhook_id, exc)
+            return False
+        return reason is not None
+    log.warning("webhook %s: attempt not counted (kept losing the version race)", webhook_id)
+    return False

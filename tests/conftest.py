@@ -54,6 +54,32 @@ def settings(dynamodb_endpoint: str) -> Iterator[Settings]:
     yield s
 
 
+@pytest.fixture(scope="module")
+def server_env() -> dict[str, str]:
+    """Extra environment of the module's `server`; a module (or conftest) that
+    needs another configuration overrides this fixture."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def server(
+    request: pytest.FixtureRequest,
+    dynamodb_endpoint: str,
+    server_env: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[object]:
+    """A real `loangraph serve` process per test module, with fresh tables
+    (tests/ops/conftest.py `start_server`) and `server_env` on top."""
+    from tests.ops.conftest import start_server
+
+    name = request.module.__name__.rsplit(".", 1)[-1]
+    s = start_server(dynamodb_endpoint, tmp_path_factory.mktemp(name), **server_env)
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
 @pytest.fixture
 def token(settings: Settings):
     """token(sub, email=None, admin=False) -> a signed bearer token."""

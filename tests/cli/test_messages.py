@@ -11,7 +11,6 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,7 +20,7 @@ from core.auth import mint_token
 from core.dynamodb_local import free_port
 from core.settings import Settings
 from tests.conftest import TEST_JWT_SECRET
-from tests.ops.conftest import ROOT, LiveServer, start_server
+from tests.ops.conftest import ROOT, LiveServer
 
 LOANGRAPH = str(ROOT / ".venv/bin/loangraph")
 
@@ -34,17 +33,6 @@ def base_env(**extra: str) -> dict[str, str]:
     }
     env.update(extra)
     return env
-
-
-@pytest.fixture(scope="module")
-def server(
-    dynamodb_endpoint: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
-    s = start_server(dynamodb_endpoint, tmp_path_factory.mktemp("messages"))
-    try:
-        yield s
-    finally:
-        s.stop()
 
 
 def gql(server: LiveServer, query: str, variables: dict | None = None, token: str | None = None):

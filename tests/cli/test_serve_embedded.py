@@ -89,8 +89,10 @@ def test_serve_seed_restart(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(30)
-    time.sleep(1.0)
-    assert java_children(data) == 0, "DynamoDB Local outlived the server"
+    deadline = time.monotonic() + 15
+    while java_children(data) != 0:
+        assert time.monotonic() < deadline, "DynamoDB Local outlived the server"
+        time.sleep(0.2)
     server = start(data, port, log)
     try:
         assert titles(port) == seeded  # kept under the data directory across restarts
@@ -116,8 +118,14 @@ def test_refuses_real_aws_with_the_development_secret(tmp_path: Path) -> None:
 
 def test_bad_setting_is_a_clear_message(tmp_path: Path) -> None:
     e = {**os.environ, "LOANGRAPH_RATE_LIMIT_BACKEND": "postgres"}
-    r = subprocess.run([str(ROOT / ".venv/bin/loangraph"), "token", "--sub", "x"], cwd=ROOT, env=e,
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [str(ROOT / ".venv/bin/loangraph"), "token", "--sub", "x"],
+        cwd=ROOT,
+        env=e,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2
     assert "LOANGRAPH_RATE_LIMIT_BACKEND='postgres' is not one of: memory, dynamodb" in r.stderr
     assert "Traceback" not in r.stderr

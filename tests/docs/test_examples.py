@@ -9,12 +9,11 @@ import asyncio
 import json
 import os
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.ops.conftest import ROOT, LiveServer, start_server
+from tests.ops.conftest import ROOT, LiveServer
 from tests.subscriptions.client import ACCEPT, DELETE, http_gql, loan_with_invites, token_for
 
 NODE = ["node", str(ROOT / "examples/subscribe.mjs")]
@@ -24,17 +23,6 @@ CLIENTS = {
     "python-gql": PYTHON,
     "python-gql-legacy-protocol": [*PYTHON, "--protocol", "graphql-ws"],
 }
-
-
-@pytest.fixture(scope="module")
-def server(
-    dynamodb_endpoint: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
-    s = start_server(dynamodb_endpoint, tmp_path_factory.mktemp("examples"))
-    try:
-        yield s
-    finally:
-        s.stop()
 
 
 def uid(prefix: str) -> str:

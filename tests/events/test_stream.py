@@ -20,10 +20,12 @@ class Collector:
     def __init__(self) -> None:
         self.events: list[DomainEvent] = []
         self.batches = 0
+        self.sequence_numbers: list[str] = []
 
     async def __call__(self, records: list[dict[str, Any]]) -> None:
         self.batches += 1
         for r in records:
+            self.sequence_numbers.append(r["dynamodb"]["SequenceNumber"])
             e = DomainEvent.from_stream_record(r)
             if e is not None:
                 self.events.append(e)
@@ -76,7 +78,9 @@ async def test_unclean_stop_replays_at_most_the_checkpoint_window(settings) -> N
     for i in range(1, 4):
         await db.run_db(write_audit, loan, i)
     await eventually(lambda: len(c1.ids_for(loan)) == 3)
-    await asyncio.sleep(2.2)  # the next empty poll checkpoints
+    # The next empty poll after the window checkpoints the third record.
+    third = c1.sequence_numbers[-1]
+    await eventually(lambda: any(s.checkpointed == third for s in t1.shards.values()), timeout=15)
     for i in range(4, 7):
         await db.run_db(write_audit, loan, i)
     await eventually(lambda: len(c1.ids_for(loan)) == 6)

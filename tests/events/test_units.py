@@ -8,10 +8,11 @@ import time
 
 import pytest
 
+from core.ssrf import UnsafeURL, check_url, classify
 from events.broker import MemoryBroker
 from events.signing import InvalidSignature, compute, sign, verify
 from events.types import EVENT_TYPES, DomainEvent, wire_type
-from events.webhooks import UnsafeURL, check_url, classify, retry_schedule
+from events.webhooks.retry import retry_schedule
 from tests.events.conftest import audit_entry
 
 

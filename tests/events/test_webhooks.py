@@ -3,12 +3,14 @@ receivers, who receives what, retries, giving up, disabling, SSRF at delivery.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
 
+import services.webhooks
 from core import db
 from core.actor import Actor
 from core.errors import DomainError
@@ -16,7 +18,7 @@ from events.broker import MemoryBroker
 from events.runtime import EventRuntime
 from events.signing import verify
 from models import AuditEntry, Webhook, WebhookDelivery, tables
-from services.webhooks import delete_webhook, register_webhook
+from services.webhooks import SYSTEM_ACTOR, count_attempt, delete_webhook, register_webhook
 from tests.conftest import new_user
 from tests.events.conftest import eventually, make_guard, make_user, new_id, write_audit
 
@@ -42,6 +44,19 @@ def actor(user_id: str | None = None, admin: bool = False) -> Actor:
 
 def deliveries(webhook_id: str) -> list[WebhookDelivery]:
     return list(WebhookDelivery.query(webhook_id, consistent_read=True))
+
+
+def audited_trail(webhook_id: str) -> list[AuditEntry]:
+    """The webhook's audit trail, checked to hold every write to its row: one
+    entry per version (1..the row's version, in order), the last one showing
+    the row as it is (so no write bypassed the audited path)."""
+    row = Webhook.get(webhook_id, consistent_read=True)
+    trail = list(AuditEntry.query(f"webhooks#{webhook_id}", consistent_read=True))
+    assert [e.after["version"] for e in trail] == list(range(1, row.version + 1))
+    last = trail[-1].after
+    assert last["consecutive_failures"] == row.consecutive_failures
+    assert last["active"] == row.active and last["updated_by"] == row.updated_by
+    return trail
 
 
 def delivery_counts() -> dict[str, float]:
@@ -229,6 +244,15 @@ async def test_retries_until_the_receiver_recovers(settings, receiver) -> None:
         gaps = [b.at - a.at for a, b in zip(r.requests, r.requests[1:], strict=False)]
         assert gaps[0] >= 0.15 and gaps[1] >= 0.3  # exponential: ~0.2 s, then ~0.4 s
         assert all(verify(secret, q.body, q.headers["X-Loangraph-Signature"]) for q in r.requests)
+        # The worker counted two failures, then the recovery: each one an audited change.
+        await eventually(lambda: len(audited_trail(hook.webhook_id)) == 4, timeout=5)
+        trail = await db.run_db(audited_trail, hook.webhook_id)
+        assert [e.after["consecutive_failures"] for e in trail] == [0, 1, 2, 0]
+        assert [e.actor_id for e in trail[1:]] == [SYSTEM_ACTOR] * 3
+        assert all(
+            "consecutive_failures" in e.changed_fields and "active" not in e.changed_fields
+            for e in trail[1:]
+        )
         h = await db.run_db(Webhook.get, hook.webhook_id, consistent_read=True)
         assert h.consecutive_failures == 0 and h.active
     finally:
@@ -259,11 +283,49 @@ async def test_disabled_after_consecutive_failures(settings, receiver) -> None:
         attempts = sum(d.attempts for d in ds)
         assert len(ds) == 2 and 3 <= attempts <= 4 and attempts == len(r.requests)
         assert {d.last_error for d in ds} <= {"HTTP 503", "webhook disabled"}
-        trail = list(AuditEntry.query(f"webhooks#{hook.webhook_id}"))
+        # Every failure counted, and the disabling, is an audited change by the system;
+        # the attempt still in flight after it changes nothing.
+        trail = await db.run_db(audited_trail, hook.webhook_id)
+        assert [e.after["consecutive_failures"] for e in trail] == [0, 1, 2, 3]
+        assert [e.after["active"] for e in trail] == [True, True, True, False]
         assert trail[-1].actor_id == "system:webhooks" and trail[-1].changed_fields
         assert "active" in trail[-1].changed_fields
+        assert trail[-1].after["disabled_reason"] == "3 consecutive failed attempts"
     finally:
         await rt.stop()
+
+
+@pytest.mark.parametrize("serialized", [True, False], ids=["in-process-lock", "db-race"])
+async def test_counting_attempts_is_audited_and_loses_no_race(
+    settings, monkeypatch, serialized: bool
+) -> None:
+    """services.webhooks.count_attempt, the worker's only write to the webhook:
+    concurrent failures each count once (version races are re-read and retried),
+    a success resets, the failure at the limit disables, and then nothing is written."""
+    hook, _ = await db.run_db(register_webhook, actor(), "http://127.0.0.1:9/x", ["LOAN_UPDATED"])
+    wid = hook.webhook_id
+    # Without the in-process lock, the concurrent counts race at the version condition.
+    monkeypatch.setattr(services.webhooks, "SERIALIZE_PER_WEBHOOK", serialized)
+    # A success with no failures to reset writes nothing.
+    assert not await db.run_db(count_attempt, wid, ok=True, disable_after=0)
+    assert len(await db.run_db(audited_trail, wid)) == 1
+    disabled = await asyncio.gather(
+        *(db.run_db(count_attempt, wid, ok=False, disable_after=0) for _ in range(6))
+    )
+    assert not any(disabled)
+    trail = await db.run_db(audited_trail, wid)
+    assert [e.after["consecutive_failures"] for e in trail] == [0, 1, 2, 3, 4, 5, 6]
+    assert await db.run_db(count_attempt, wid, ok=True, disable_after=2) is False
+    assert await db.run_db(count_attempt, wid, ok=False, disable_after=2) is False  # 1 < 2
+    assert await db.run_db(count_attempt, wid, ok=False, disable_after=2) is True
+    after_disable = await db.run_db(audited_trail, wid)
+    assert [e.after["consecutive_failures"] for e in after_disable[-3:]] == [0, 1, 2]
+    assert not after_disable[-1].after["active"]
+    assert {e.actor_id for e in after_disable[1:]} == {SYSTEM_ACTOR}
+    # Disabled: later outcomes are not written (no entry, no version).
+    assert await db.run_db(count_attempt, wid, ok=False, disable_after=2) is False
+    assert await db.run_db(count_attempt, wid, ok=True, disable_after=2) is False
+    assert len(await db.run_db(audited_trail, wid)) == len(after_disable)
 
 
 async def test_gives_up_after_the_horizon(settings, receiver) -> None:

@@ -10,10 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from core import db
 from services.webhooks import register_webhook
 from tests.events.conftest import eventually, new_id, write_audit
 from tests.events.test_webhooks import actor
+
+pytestmark = pytest.mark.slow  # a worker process killed and restarted
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -32,6 +32,8 @@ from tests.subscriptions.client import (
     transport_ws_subscribe,
 )
 
+pytestmark = pytest.mark.slow  # two uvicorn replicas, a worker, redis-server killed
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -13,7 +13,6 @@ import re
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -68,21 +67,13 @@ def prefix() -> str:
 
 
 @pytest.fixture(scope="module")
-def server(
-    dynamodb_endpoint: str, prefix: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
+def server_env(prefix: str) -> dict[str, str]:
     """Allow-list mode, the frontend's manifest loaded at start-up."""
-    s = start_server(
-        dynamodb_endpoint,
-        tmp_path_factory.mktemp("frontend"),
-        LOANGRAPH_TABLE_PREFIX=prefix,
-        LOANGRAPH_PERSISTED_QUERIES="allowlist",
-        LOANGRAPH_PERSISTED_DOCUMENTS=str(MANIFEST),
-    )
-    try:
-        yield s
-    finally:
-        s.stop()
+    return {
+        "LOANGRAPH_TABLE_PREFIX": prefix,
+        "LOANGRAPH_PERSISTED_QUERIES": "allowlist",
+        "LOANGRAPH_PERSISTED_DOCUMENTS": str(MANIFEST),
+    }
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,12 @@ import asyncio
 import json
 import shutil
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.ops.conftest import ARTIFACTS, ROOT, LiveServer, start_server
+from tests.ops.conftest import ARTIFACTS, ROOT, LiveServer
 from tests.subscriptions.client import ACCEPT, CREATE, http_gql, loan_with_invites, token_for
 
 SCRIPT = ROOT / "tests/live/live_page.mjs"
@@ -27,17 +26,6 @@ BATCH = """mutation($i: InviteParticipantsInput!) {
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def server(
-    dynamodb_endpoint: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
-    s = start_server(dynamodb_endpoint, tmp_path_factory.mktemp("live-page"))
-    try:
-        yield s
-    finally:
-        s.stop()
 
 
 def uid(prefix: str) -> str:

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +26,7 @@ class LiveServer:
     proc: subprocess.Popen[bytes]
     port: int
     log_path: Path
+    table_prefix: str = ""  # for tests that write rows directly
 
     @property
     def url(self) -> str:
@@ -68,7 +68,7 @@ def start_server(endpoint: str, tmp: Path, **env: str) -> LiveServer:
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
-    server = LiveServer(proc, port, log_path)
+    server = LiveServer(proc, port, log_path, environ["LOANGRAPH_TABLE_PREFIX"])
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -81,17 +81,6 @@ def start_server(endpoint: str, tmp: Path, **env: str) -> LiveServer:
         time.sleep(0.1)
     server.stop(signal.SIGKILL)
     raise RuntimeError(f"server did not start:\n{server.log()[-3000:]}")
-
-
-@pytest.fixture(scope="session")
-def live_server(
-    dynamodb_endpoint: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
-    server = start_server(dynamodb_endpoint, tmp_path_factory.mktemp("live"))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @pytest.mark.slow
-def test_graphiql_runs_a_query_offline(live_server: LiveServer, artifacts) -> None:
+def test_graphiql_runs_a_query_offline(server: LiveServer, artifacts) -> None:
     # given a token, as `loangraph token --sub browser-user --email ...` prints it
     token = mint_token(
         Settings(jwt_secret=TEST_JWT_SECRET), sub="browser-user", email="browser-user@example.com"
@@ -30,7 +30,7 @@ def test_graphiql_runs_a_query_offline(live_server: LiveServer, artifacts) -> No
 
     # when GraphiQL is opened, the token put in the Headers editor and a query run
     out = subprocess.run(
-        ["node", str(SCRIPT), live_server.url, token, str(screenshot)],
+        ["node", str(SCRIPT), server.url, token, str(screenshot)],
         cwd=ROOT,
         capture_output=True,
         text=True,

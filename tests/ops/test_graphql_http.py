@@ -28,9 +28,9 @@ def run_audit(url: str) -> list[dict]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", ["/graphql", "/v1/graphql"])
-def test_graphql_http_audits_pass(live_server: LiveServer, path: str) -> None:
+def test_graphql_http_audits_pass(server: LiveServer, path: str) -> None:
     # given a running server; when graphql-http audits it
-    results = run_audit(live_server.url + path)
+    results = run_audit(server.url + path)
 
     # then no audit ends in error and every warning is explained
     assert len(results) > 50

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from tests.events.conftest import Receiver
-from tests.ops.conftest import LiveServer, start_server
 
 
 @pytest.fixture(scope="module")
@@ -27,22 +25,11 @@ def receivers() -> Iterator[list[Receiver]]:
 
 
 @pytest.fixture(scope="module")
-def server(
-    dynamodb_endpoint: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
-    prefix = f"s{uuid.uuid4().hex[:8]}_"
-    s = start_server(
-        dynamodb_endpoint,
-        tmp_path_factory.mktemp("security"),
-        LOANGRAPH_TABLE_PREFIX=prefix,
-        LOANGRAPH_WEBHOOK_ALLOW_PRIVATE="true",  # webhook receivers are on loopback
-        LOANGRAPH_WEBHOOK_RETRY_BASE_SECONDS="0.2",
-    )
-    s.table_prefix = prefix  # type: ignore[attr-defined]  # tests write rows directly
-    try:
-        yield s
-    finally:
-        s.stop()
+def server_env() -> dict[str, str]:
+    return {
+        "LOANGRAPH_WEBHOOK_ALLOW_PRIVATE": "true",  # webhook receivers are on loopback
+        "LOANGRAPH_WEBHOOK_RETRY_BASE_SECONDS": "0.2",
+    }
 
 
 async def healthz_latencies(base: str, stop: asyncio.Event) -> list[float]:

@@ -207,9 +207,5 @@ def test_unsafe_token_settings_stop_uvicorn_factory_too(env, message):
 
 
 @pytest.fixture(scope="module")
-def server(dynamodb_endpoint, tmp_path_factory):
-    s = start_server(dynamodb_endpoint, tmp_path_factory.mktemp("tokens"))
-    try:
-        yield s
-    finally:
-        s.stop()
+def server_env() -> dict[str, str]:
+    return {}  # the defaults, not the security conftest's webhook settings

@@ -9,7 +9,7 @@ import uuid
 import httpx
 import pytest
 
-from events.webhooks import UNREACHABLE_HOST
+from core.ssrf import UNREACHABLE_HOST
 from tests.ops.conftest import start_server
 from tests.subscriptions.client import token_for
 

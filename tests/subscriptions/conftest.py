@@ -1,21 +1,6 @@
-"""Real servers for subscription tests: WebSocket clients need a socket."""
+"""Subscription tests run against the shared `server` fixture (tests/conftest.py):
+WebSocket clients need a socket. Some need a real redis-server too."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from tests.events.conftest import redis_url  # noqa: F401  (a real redis-server)
-from tests.ops.conftest import LiveServer, start_server
-
-
-@pytest.fixture(scope="module")
-def server(
-    dynamodb_endpoint: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
-    s = start_server(dynamodb_endpoint, tmp_path_factory.mktemp("subs"))
-    try:
-        yield s
-    finally:
-        s.stop()

@@ -16,6 +16,8 @@ from tests.docs.test_examples import CLIENTS, Example
 from tests.ops.conftest import start_server
 from tests.subscriptions.client import ACCEPT, http_gql, loan_with_invites, token_for
 
+pytestmark = pytest.mark.slow  # several uvicorn replicas, one restarted
+
 
 @pytest.fixture(scope="module")
 def cluster(dynamodb_endpoint, redis_url, tmp_path_factory):

@@ -11,9 +11,12 @@ import time
 import uuid
 
 import httpx
+import pytest
 
 from tests.subscriptions.client import ACCEPT, http_gql, loan_with_invites, token_for
 from tests.subscriptions.test_replicas import replicas  # noqa: F401  (the fixture)
+
+pytestmark = pytest.mark.slow  # two uvicorn replicas and a worker
 
 PAGE = """query($id: ID!) { loan(id: $id) {
   totalFunded

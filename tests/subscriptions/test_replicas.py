@@ -22,6 +22,8 @@ from tests.subscriptions.client import (
     transport_ws_subscribe,
 )
 
+pytestmark = pytest.mark.slow  # two uvicorn replicas and a worker
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

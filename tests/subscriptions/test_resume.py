@@ -22,6 +22,8 @@ from tests.subscriptions.client import (
     ws_connect,
 )
 
+pytestmark = pytest.mark.slow  # two uvicorn replicas
+
 RESUME = """subscription($id: ID!, $after: String) { fundingProgress(loanId: $id, after: $after) {
   cursor event acceptedParticipantCount totalFunded } }"""
 
