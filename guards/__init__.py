@@ -6,11 +6,12 @@ the app state, where the `QueryGuards` extension and the HTTP view find it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from core.settings import Settings
 from guards import cache
+from guards.analyses import AnalysisCache
 from guards.apq import MODES, PersistedQueryStore
 from guards.limits import DEFAULT_LIMITS, GuardLimits
 from guards.ratelimit import RateLimiter
@@ -25,6 +26,8 @@ class Guards:
     limiter: RateLimiter
     store: PersistedQueryStore
     mode: str = "apq"
+    # Document-only admission work, done once per document (guards.analyses).
+    analyses: AnalysisCache = field(default_factory=AnalysisCache)
 
 
 def install(state: dict[str, Any], settings: Settings, limits: GuardLimits | None = None) -> Guards:
