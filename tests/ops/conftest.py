@@ -84,6 +84,20 @@ def start_server(endpoint: str, tmp: Path, **env: str) -> LiveServer:
     raise RuntimeError(f"server did not start:\n{server.log()[-3000:]}")
 
 
+def run_cli(
+    *args: str, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`loangraph *args` to completion with exactly `env`, its output captured as text."""
+    return subprocess.run(
+        [str(ROOT / ".venv/bin/loangraph"), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def start_worker(endpoint: str, tmp: Path, **env: str) -> AppProcess:
     """`loangraph worker` against `endpoint`, logging to `tmp/worker.log` (`.stop()` it)."""
     return AppProcess(
