@@ -7,30 +7,7 @@ from decimal import Decimal
 
 import strawberry
 
-
-@strawberry.type
-class MUser:
-    user_id: str
-    display_name: str | None
-
-
-@strawberry.type
-class MParticipant:
-    participant_id: str
-    lender_email: str
-    contribution_amount: Decimal
-    status: str
-    lender: MUser | None
-
-
-@strawberry.type
-class MParticipantEdge:
-    node: MParticipant
-
-
-@strawberry.type
-class MParticipantConnection:
-    edges: list[MParticipantEdge]
+from bench.memory_loan_page import MParticipant, MParticipantConnection, MParticipantEdge, MUser
 
 
 @strawberry.type
