@@ -254,10 +254,11 @@ def run(
     args = (endpoint, prefix, settings.jwt_secret)
     from core import db
 
+    # Created here once: three processes creating them at once race on TTL updates.
     db.create_tables(Settings(dynamodb_endpoint=endpoint, table_prefix=prefix))
     worker_log = open(Path(tempfile.gettempdir()) / f"bench-{prefix}worker.log", "wb")  # noqa: SIM115
     worker = subprocess.Popen(
-        [str(ROOT / ".venv/bin/loangraph"), "worker"],
+        [str(ROOT / ".venv/bin/loangraph"), "worker", "--no-create-tables"],
         cwd=ROOT,
         stdout=worker_log,
         stderr=subprocess.STDOUT,
@@ -274,7 +275,8 @@ def run(
     clients: list[tuple[subprocess.Popen[str], list[int]]] = []
     try:
         logs = [Path(tempfile.gettempdir()) / f"bench-{prefix}{n}.log" for n in "ab"]
-        servers = [live.Server(*args, log=logs[0], **env), live.Server(*args, log=logs[1], **env)]
+        argv = [str(ROOT / ".venv/bin/loangraph"), "serve", "--no-create-tables"]
+        servers = [live.Server(*args, argv=argv, log=log, **env) for log in logs]
         urls = [s.url for s in servers]
         settings = Settings(jwt_secret=settings.jwt_secret)
         t0 = time.monotonic()
