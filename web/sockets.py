@@ -208,7 +208,7 @@ def _shared_next(view: Any, message: Any) -> str | None:
     if message.get("type") != "next":
         return None
     payload = message.get("payload")
-    if not isinstance(payload, dict) or len(payload) != 1 or "data" not in payload:
+    if not isinstance(payload, dict) or "data" not in payload or "errors" in payload:
         return None
     data = payload["data"]
     entry = JSON_CACHE.get(id(data))
@@ -216,11 +216,20 @@ def _shared_next(view: Any, message: Any) -> str | None:
         return None
     encoded = entry[1]
     if encoded is None:
-        encoded = view.encode_json({"data": data})
+        encoded = view.encode_json(data)
         if not isinstance(encoded, str):
             return None
         JSON_CACHE[id(data)] = (data, encoded)
-    return '{"id":' + json.dumps(message["id"]) + ',"type":"next","payload":' + encoded + "}"
+    rest = ""
+    if payload.keys() - {"data"}:
+        # The subscriber's own extensions (its rate-limit state), encoded for it.
+        others = {k: v for k, v in payload.items() if k != "data"}
+        extra = view.encode_json(others)
+        if not isinstance(extra, str) or not extra.startswith("{"):
+            return None
+        rest = "," + extra[1:-1]
+    head = '{"id":' + json.dumps(message["id"]) + ',"type":"next","payload":{"data":'
+    return head + encoded + rest + "}}"
 
 
 def _valid_payload(message: dict[str, Any], *, by_hash: bool = False) -> bool:

@@ -18,12 +18,26 @@ async def test_graphiql_subscription_shows_funding_move(server):
     artifacts = ROOT / "tests/artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
     out = subprocess.run(
-        ["node", str(ROOT / "tests/subscriptions/graphiql_subscription.mjs"), server.url,
-         token_for(borrower, f"{borrower}@example.com"), loan, token_for(lender, f"{lender}@example.com"), pid,
-         str(artifacts / "graphiql-subscription.png")],
-        cwd=ROOT, capture_output=True, text=True, timeout=90,
+        [
+            "node",
+            str(ROOT / "tests/subscriptions/graphiql_subscription.mjs"),
+            server.url,
+            token_for(borrower, f"{borrower}@example.com"),
+            loan,
+            token_for(lender, f"{lender}@example.com"),
+            pid,
+            str(artifacts / "graphiql-subscription.png"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
     )
-    result = json.loads(out.stdout.strip().splitlines()[-1]) if out.stdout.strip() else {"stderr": out.stderr}
+    result = (
+        json.loads(out.stdout.strip().splitlines()[-1])
+        if out.stdout.strip()
+        else {"stderr": out.stderr}
+    )
     assert result.get("ok"), result
     assert result["acceptStatus"] == 200
     assert '"event": "PARTICIPANT_ACCEPTED"' in result["updated"]
