@@ -26,7 +26,9 @@ log = logging.getLogger("loangraph.events.broker")
 
 DEFAULT_GAP_WAIT = 0.5
 DEFAULT_QUEUE_SIZE = 2000
+SEEN_IDS = 512  # event ids remembered per loan for de-duplication
 _CLOSE = object()
+_EMPTY: deque[Any] = deque(maxlen=0)  # shared by every subscriber's empty inbox; never appended to
 
 
 class SubscriptionOverflow(Exception):
@@ -57,9 +59,12 @@ class _LoanOrder:
     heap: list[tuple[int, int, int, DomainEvent]] = field(default_factory=list)
     deadline: float | None = None
     seen: set[str] = field(default_factory=set)
-    seen_order: deque[str] = field(default_factory=lambda: deque(maxlen=512))
+    # Allocated with the first event (an idle subscriber holds none).
+    seen_order: deque[str] | None = None
 
     def mark(self, event_id: str) -> None:
+        if self.seen_order is None:
+            self.seen_order = deque(maxlen=SEEN_IDS)
         if len(self.seen_order) == self.seen_order.maxlen:
             self.seen.discard(self.seen_order[0])
         self.seen_order.append(event_id)
@@ -88,10 +93,10 @@ class Subscription(AsyncIterator[DomainEvent]):
         self.gap_wait = gap_wait
         # A plain deque and at most one waiter future (not an asyncio.Queue):
         # with ten thousand idle subscribers per process, every byte counts.
-        self._inbox: deque[Any] = deque()
+        self._inbox: deque[Any] = _EMPTY  # a deque of its own from the first offer
         self._queue_size = queue_size
         self._waiter: asyncio.Future[None] | None = None
-        self._ready: deque[DomainEvent] = deque()
+        self._ready: list[DomainEvent] = []  # in order; a few at a time
         self._orders: dict[str, _LoanOrder] = {}
         self._closed = False
         self.overflowed = False
@@ -115,7 +120,7 @@ class Subscription(AsyncIterator[DomainEvent]):
         order.heap = [item for item in order.heap if item[0] > seq]
         order.deadline = None if not order.heap else order.deadline
         heapq.heapify(order.heap)
-        self._ready = deque(e for e in self._ready if e.loan_id != key or e.seq > seq or e.seq <= 0)
+        self._ready = [e for e in self._ready if e.loan_id != key or e.seq > seq or e.seq <= 0]
         self._drain(order)
 
     # ------------------------------------------------------------ called by the broker
@@ -123,6 +128,8 @@ class Subscription(AsyncIterator[DomainEvent]):
         if self._closed:
             return
         if len(self._inbox) < self._queue_size:
+            if self._inbox is _EMPTY:
+                self._inbox = deque()
             self._inbox.append(event)
             self._wake()
         else:
@@ -140,6 +147,8 @@ class Subscription(AsyncIterator[DomainEvent]):
     def _close_nowait(self) -> None:
         self._closed = True
         self.broker._remove(self)
+        if self._inbox is _EMPTY:
+            self._inbox = deque()
         self._inbox.append(_CLOSE)
         self._wake()
 
@@ -230,7 +239,7 @@ class Subscription(AsyncIterator[DomainEvent]):
     async def __anext__(self) -> DomainEvent:
         while True:
             if self._ready:
-                return self._ready.popleft()
+                return self._ready.pop(0)
             deadline = self._next_deadline()
             if self._closed and not self._inbox:
                 if self.error is not None:
