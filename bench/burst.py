@@ -159,8 +159,9 @@ def _start_clients(
 
 async def _burst(
     urls: list[str], settings: Settings, loans: list[Any], concurrency: int
-) -> tuple[dict[int, float], list[float], list[str]]:
+) -> tuple[dict[int, float], dict[int, float], list[float], list[str]]:
     started: dict[int, float] = {}
+    finished: dict[int, float] = {}
     took: list[float] = []
     problems: list[str] = []
     sem = asyncio.Semaphore(concurrency)
@@ -180,7 +181,8 @@ async def _burst(
                 json={"query": ACCEPT, "variables": {"i": {"participantId": pid}}},
                 headers={"Authorization": f"Bearer {token}"},
             )
-            took.append((time.monotonic() - t0) * 1000)
+            finished[j] = time.monotonic()
+            took.append((finished[j] - t0) * 1000)
             body = r.json()
             if "errors" in body or body["data"]["acceptInvitation"]["errors"]:
                 problems.append(str(body)[:300])
@@ -190,16 +192,17 @@ async def _burst(
     finally:
         for c in clients:
             await c.aclose()
-    return started, took, problems
+    return started, finished, took, problems
 
 
 def _analyse(
     subs: list[tuple[int, list[Any]]],
     records: dict[int, list[Any]],
     started: dict[int, float],
-    loans: list[Any],
+    finished: dict[int, float],
 ) -> dict[str, Any]:
     latencies: list[float] = []
+    after_response: list[float] = []
     exact, missing, extra, wrong = 0, 0, 0, []
     for i, (j, _) in enumerate(subs):
         updates = []
@@ -230,8 +233,10 @@ def _analyse(
             wrong.extend(str(p)[:200] for _, p in updates if (_, p) not in good)
         if good:
             latencies.append((good[0][0] - started[j]) * 1000)
+            after_response.append((good[0][0] - finished[j]) * 1000)
     return {
         "latencies": latencies,
+        "after_response": after_response,
         "exact": exact,
         "missing": missing,
         "extra": extra,
@@ -303,7 +308,9 @@ def run(
         time.sleep(3)  # idle
         rss_after = [rss_kb(s.proc.pid) for s in servers]
         prof = _Profile("burst", pids)
-        started, took, problems = asyncio.run(_burst(urls, settings, loan_rows, concurrency))
+        started, finished, took, problems = asyncio.run(
+            _burst(urls, settings, loan_rows, concurrency)
+        )
         time.sleep(6)  # late or duplicate updates would arrive by now
         prof.stop()
         records: dict[int, list[Any]] = {}
@@ -315,7 +322,7 @@ def run(
             for i, rec in zip(mine, out["records"], strict=True):
                 records[i] = rec
             proc.wait(30)
-        a = _analyse(subs, records, started, loan_rows)
+        a = _analyse(subs, records, started, finished)
         lat = a["latencies"]
         per_sub = (sum(rss_after) - sum(rss_before)) / len(subs)
         return {
@@ -339,6 +346,9 @@ def run(
             "update_p95_ms": round(_pct(lat, 95), 1),
             "update_p99_ms": round(_pct(lat, 99), 1),
             "update_max_ms": round(max(lat), 1) if lat else None,
+            # The fan-out alone: from the acceptance's response (its commit) to receipt.
+            "response_to_update_p50_ms": round(_pct(a["after_response"], 50), 1),
+            "response_to_update_p99_ms": round(_pct(a["after_response"], 99), 1),
             "every_subscriber_exactly_its_update": a["exact"] == len(subs),
             "exact": a["exact"],
             "missing": a["missing"],

@@ -97,6 +97,10 @@ class SocketSession:
         await super().handle_connection_init(message)  # type: ignore[misc]
         if self.connection_acknowledged:
             self._arm_expiry()
+            # graphql-transport-ws: the init timeout was cancelled by the ack; the
+            # loop finishes the task, the socket need not hold it for its lifetime.
+            if getattr(self, "connection_init_timeout_task", None) is not None:
+                self.connection_init_timeout_task = None
 
     def _arm_expiry(self) -> None:
         viewer = getattr(self.context, "viewer", None)
