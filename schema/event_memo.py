@@ -22,6 +22,7 @@ from typing import Any
 
 from cachetools import TTLCache
 from graphql import FieldNode, OperationDefinitionNode
+from prometheus_client import Counter
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 # Fields of FundingUpdate whose value is the same for every subscriber.
@@ -42,6 +43,11 @@ SHARED_FIELDS = frozenset(
     }
 )
 SHARED_ROOTS = frozenset({"fundingProgress"})
+
+SHARED_RESULTS: Any = Counter(
+    "loangraph_subscription_shared_results",
+    "Subscription updates served from an execution shared with other subscribers of the event",
+)
 
 # (update key, shape key) -> ExecutionResult; and id(data) -> (data, JSON of {"data": data}).
 _RESULTS: TTLCache[tuple[Any, Any], Any] = TTLCache(maxsize=8192, ttl=30)
@@ -84,6 +90,7 @@ class _Memoized:
     def execute_operation(self, *args: Any) -> Any:
         found = _RESULTS.get(self._key)
         if found is not None:
+            SHARED_RESULTS.inc()
             return found
         result = self._executor.execute_operation(*args)
         if self._executor.is_awaitable(result):

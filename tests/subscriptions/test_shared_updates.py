@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import httpx
 import pytest
 
 from tests.security.test_sockets import REMOVE, messages_for, open_socket, start
@@ -90,6 +91,14 @@ async def test_a_shared_update_keeps_ids_access_and_revocation_per_subscriber(se
         assert mine["event"] == "PARTICIPANT_REMOVED" and emails(mine) == [mails[2]]
         with pytest.raises(asyncio.TimeoutError):
             await messages_for(removed, "r", timeout=1.0)
+        # The four subscribers of one shape shared executions of those updates.
+        metrics = httpx.get(server.url + "/metrics", timeout=10).text
+        shared = [
+            float(line.split()[-1])
+            for line in metrics.splitlines()
+            if line.startswith("loangraph_subscription_shared_results_total ")
+        ]
+        assert shared and shared[0] >= 3, shared
     finally:
         for ws in (borrower, second, legacy, removed, lender):
             await ws.close()
