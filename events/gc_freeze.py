@@ -11,11 +11,14 @@ bench/burst.py, docs/PERFORMANCE.md section 6).
 So once the replica's subscriptions have grown by LOANGRAPH_GC_FREEZE_SUBSCRIPTIONS
 (default 200; 0 turns this off) since the last time, a young collection runs and
 everything alive is moved to the permanent generation (`gc.freeze()`), which
-later collections skip. Objects freed by reference counting (almost all of a
-closed subscription) are freed as usual; reference cycles among frozen objects
-wait: when the replica's subscriptions fall below half of what they were at the
-last freeze, everything is unfrozen (the next full collection reclaims them),
-and freezing starts again from there."""
+later collections skip. Objects freed by reference counting are freed as
+usual, but a closed subscription also leaves reference cycles (its handler and
+schema proxy, tasks and their exceptions), which wait in the frozen
+generation. They are bounded: once as many subscriptions have closed since the
+last freeze as half of those open then (at least the step above), the replica
+unfreezes, runs one full collection on purpose and freezes again; and when its
+subscriptions fall below half of what they were at the last freeze, it
+unfreezes and lets the collector work as usual until they grow again."""
 
 from __future__ import annotations
 
@@ -32,28 +35,44 @@ CHECK_SECONDS = 1.0
 
 
 class GcFreezer:
-    def __init__(self, count: Callable[[], int], every: int) -> None:
+    def __init__(
+        self, count: Callable[[], int], every: int, closed: Callable[[], int] = lambda: 0
+    ) -> None:
         self.count = count
+        self.closed = closed
         self.every = every
         self.base = 0  # subscriptions at the last freeze (or unfreeze)
         self.peak = 0  # subscriptions at the last freeze; 0 when nothing is frozen
+        self.closed_at = 0  # closed() at the last freeze
         self.freezes = 0
+        self.reclaims = 0
 
     def check(self) -> None:
-        n = self.count()
+        n, closed = self.count(), self.closed()
         if self.every <= 0:
             return
-        if n - self.base >= self.every:
+        if self.peak and closed - self.closed_at >= max(self.every, self.peak // 2):
+            # Closed subscriptions' cycles are waiting in the frozen generation.
+            gc.unfreeze()
+            gc.collect()
+            self.reclaims += 1
+            self._freeze(n, closed)
+            log.info("gc: reclaimed closed subscriptions, refrozen at %d", n)
+        elif n - self.base >= self.every:
             gc.collect(1)
-            gc.freeze()
-            self.base = self.peak = n
-            self.freezes += 1
+            self._freeze(n, closed)
             log.info("gc: %d objects frozen at %d subscriptions", gc.get_freeze_count(), n)
         elif self.peak and n < self.peak // 2:
             gc.unfreeze()
             log.info("gc: unfrozen at %d subscriptions (peak %d)", n, self.peak)
             self.base = n
             self.peak = 0
+
+    def _freeze(self, n: int, closed: int) -> None:
+        gc.freeze()
+        self.base = self.peak = n
+        self.closed_at = closed
+        self.freezes += 1
 
     async def run(self) -> None:
         while True:
@@ -64,9 +83,11 @@ class GcFreezer:
                 log.exception("gc freezer check failed")
 
 
-async def start(count: Callable[[], int], every: int) -> Callable[[], Any]:
+async def start(
+    count: Callable[[], int], every: int, closed: Callable[[], int] = lambda: 0
+) -> Callable[[], Any]:
     """Run the freezer until the returned coroutine function is awaited."""
-    freezer = GcFreezer(count, every)
+    freezer = GcFreezer(count, every, closed)
     task = asyncio.create_task(freezer.run(), name="gc-freezer")
 
     async def stop() -> None:

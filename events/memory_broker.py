@@ -22,6 +22,7 @@ class Broker:
         self.queue_size = queue_size
         self._by_loan: dict[str, set[Subscription]] = {}
         self._all: set[Subscription] = set()
+        self.closed_total = 0  # subscriptions ended since start (events/gc_freeze.py)
 
     async def start(self) -> None:
         """Ready to receive: after it returns, published events reach subscribers."""
@@ -67,6 +68,7 @@ class Broker:
         return len(self._all) + sum(len(s) for s in self._by_loan.values())
 
     def _remove(self, sub: Subscription) -> None:
+        self.closed_total += 1
         if sub.loan_id is None:
             self._all.discard(sub)
             return

@@ -114,7 +114,10 @@ async def lifespan_hook(app: Any, settings: Any, state: Any, start_background: b
         return runtime.stop
     from events import gc_freeze
 
-    stop_freezer = await gc_freeze.start(lambda: runtime.broker.subscriber_count, every)
+    broker = runtime.broker
+    stop_freezer = await gc_freeze.start(
+        lambda: broker.subscriber_count, every, lambda: broker.closed_total
+    )
 
     async def stop() -> None:
         await stop_freezer()

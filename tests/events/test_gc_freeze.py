@@ -32,6 +32,25 @@ def test_freezes_as_subscriptions_grow_and_unfreezes_when_they_halve() -> None:
         gc.unfreeze()
 
 
+def test_closed_subscriptions_are_reclaimed_and_refrozen() -> None:
+    """Steady churn: as many open, but half of them replaced since the freeze."""
+    gc.unfreeze()
+    n, closed = [400], [0]
+    freezer = GcFreezer(lambda: n[0], every=200, closed=lambda: closed[0])
+    try:
+        freezer.check()
+        assert gc.get_freeze_count() > 0 and freezer.freezes == 1
+        closed[0] = 150  # 150 replaced: fewer than half of 400 and than the step
+        freezer.check()
+        assert freezer.reclaims == 0
+        closed[0] = 200
+        freezer.check()
+        assert freezer.reclaims == 1 and freezer.freezes == 2 and gc.get_freeze_count() > 0
+        assert freezer.closed_at == 200
+    finally:
+        gc.unfreeze()
+
+
 def test_zero_turns_it_off() -> None:
     gc.unfreeze()
     freezer = GcFreezer(lambda: 10_000, every=0)
