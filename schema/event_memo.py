@@ -75,7 +75,9 @@ def shape_key(schema: Any, operation: OperationDefinitionNode, variables: Any) -
     except (TypeError, ValueError):
         return None
     text = operation.loc.source.body[operation.loc.start : operation.loc.end]
-    return (id(schema), text, frozen)
+    # The schema object itself, not id(schema): ids are reused once an object
+    # is collected (the entry keeps its schema alive for its 30 s).
+    return (schema, text, frozen)
 
 
 class _Memoized:
