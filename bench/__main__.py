@@ -97,11 +97,16 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--out", default="bench/results/latest.json")
     ap.add_argument(
-        "--only", default="", help="comma list of: nested, pages, scale, live, guards, evidence"
+        "--only",
+        default="",
+        help="comma list of: nested, pages, scale, live, burst, guards, evidence",
     )
     ap.add_argument("--seconds", type=float, default=8.0, help="pages: per variant and load level")
     ap.add_argument("--profile", action="store_true", help="pages: profile the cached server")
     ap.add_argument("--subscribers", type=int, default=1000)
+    ap.add_argument(
+        "--burst-subscribers", type=int, default=10_000, help="burst: over 2 replicas, 100 loans"
+    )
     args = ap.parse_args()
     with DynamoDBLocal() as ddb:
         settings = Settings(
@@ -123,7 +128,7 @@ def main() -> None:
         only = (
             set(args.only.split(","))
             if args.only
-            else {"nested", "pages", "scale", "live", "guards", "evidence"}
+            else {"nested", "pages", "scale", "live", "burst", "guards", "evidence"}
         )
         if "nested" in only:
             results["nested"] = asyncio.run(run_nested(settings, args.runs))
@@ -140,6 +145,10 @@ def main() -> None:
             results["scale_out"] = scale_out.run(ddb.endpoint, settings, args.seconds)
         if "live" in only:
             results.update(run_live(ddb.endpoint, settings, args.subscribers))
+        if "burst" in only:
+            from bench import burst
+
+            results["burst"] = burst.run(ddb.endpoint, settings, args.burst_subscribers)
         if "guards" in only:
             from bench import guards_overhead
 

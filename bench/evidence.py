@@ -68,6 +68,27 @@ def _trail(n: int) -> tuple[list[Any], datetime]:
         )
     ]
     audit.seal(entries[-1:], loan)
+
+    def participant_change(p: Any, action: str, event: str, **images: Any) -> None:
+        """The next loan seq, and `p`'s change audited and sealed at `at`."""
+        nonlocal loan
+        loan = clone(loan)
+        loan.seq = int(loan.seq) + 1
+        entries.append(
+            audit.entry(
+                None,
+                at=at,
+                table="participants",
+                record_id=f"L/{p.participant_id}",
+                action=action,
+                event=event,
+                loan=loan,
+                extra_context={"participant_id": p.participant_id},
+                **images,
+            )
+        )
+        audit.seal(entries[-1:], loan)
+
     at = t0
     people = []
     for i in range(n):
@@ -86,43 +107,12 @@ def _trail(n: int) -> tuple[list[Any], datetime]:
             version=1,
         )
         people.append(p)
-        loan = clone(loan)
-        loan.seq = int(loan.seq) + 1
-        entries.append(
-            audit.entry(
-                None,
-                at=at,
-                table="participants",
-                record_id=f"L/{p.participant_id}",
-                action="CREATE",
-                event="PARTICIPANT_INVITED",
-                loan=loan,
-                after=p,
-                extra_context={"participant_id": p.participant_id},
-            )
-        )
-        audit.seal(entries[-1:], loan)
+        participant_change(p, "CREATE", "PARTICIPANT_INVITED", after=p)
     for p in people:
         at += timedelta(seconds=1)
         q = clone(p)
         q.status, q.lender_id, q.responded_at, q.version = "ACCEPTED", "x", at, 2
-        loan = clone(loan)
-        loan.seq = int(loan.seq) + 1
-        entries.append(
-            audit.entry(
-                None,
-                at=at,
-                table="participants",
-                record_id=f"L/{p.participant_id}",
-                action="UPDATE",
-                event="PARTICIPANT_ACCEPTED",
-                loan=loan,
-                before=p,
-                after=q,
-                extra_context={"participant_id": p.participant_id},
-            )
-        )
-        audit.seal(entries[-1:], loan)
+        participant_change(p, "UPDATE", "PARTICIPANT_ACCEPTED", before=p, after=q)
     return entries, at
 
 

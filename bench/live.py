@@ -41,7 +41,13 @@ LOAN_PAGE = """query LoanPage($id: ID!) { loan(id: $id) {
 
 class Server:
     def __init__(
-        self, endpoint: str, prefix: str, secret: str, argv: list[str] | None = None, **env: str
+        self,
+        endpoint: str,
+        prefix: str,
+        secret: str,
+        argv: list[str] | None = None,
+        log: Path | None = None,
+        **env: str,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -60,16 +66,19 @@ class Server:
             cwd=ROOT,
             env=environ,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=open(log, "wb") if log is not None else subprocess.DEVNULL,  # noqa: SIM115
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 time.sleep(0.1)
-        raise RuntimeError("server did not start")
+            if self.proc.poll() is not None:
+                break
+        self.proc.kill()
+        raise RuntimeError(f"server did not start (see {log})" if log else "server did not start")
 
     def stop(self) -> None:
         self.proc.terminate()

@@ -8,33 +8,10 @@ from typing import TYPE_CHECKING
 
 import strawberry
 
+from bench.memory_loan_page import MParticipant, MParticipantConnection, MParticipantEdge, MUser
+
 if TYPE_CHECKING:
     from bench.dataset import Dataset
-
-
-@strawberry.type
-class MUser:
-    user_id: str
-    display_name: str | None
-
-
-@strawberry.type
-class MParticipant:
-    participant_id: str
-    lender_email: str
-    contribution_amount: Decimal
-    status: str
-    lender: MUser | None
-
-
-@strawberry.type
-class MParticipantEdge:
-    node: MParticipant
-
-
-@strawberry.type
-class MParticipantConnection:
-    edges: list[MParticipantEdge]
 
 
 @strawberry.type

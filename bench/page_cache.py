@@ -324,8 +324,8 @@ def run(
     with_profile: bool = False,
 ) -> dict[str, Any]:
     args = (endpoint, settings.table_prefix, settings.jwt_secret)
-    on = live.Server(*args, argv=None, **ENV)
-    off = live.Server(*args, argv=None, LOANGRAPH_PAGE_CACHE_SIZE="0", **ENV)
+    on = live.Server(*args, argv=None, log=None, **ENV)
+    off = live.Server(*args, argv=None, log=None, LOANGRAPH_PAGE_CACHE_SIZE="0", **ENV)
     try:
         results = asyncio.run(measure(on, off, ddb_pid, settings, seconds, levels))
     finally:

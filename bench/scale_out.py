@@ -107,9 +107,9 @@ def run(
     exe = str(live.ROOT / ".venv/bin/loangraph")
     servers: dict[str, live.Server] = {}
     try:
-        servers["1 process"] = live.Server(*args, argv=None, **env)
+        servers["1 process"] = live.Server(*args, argv=None, log=None, **env)
         servers["2 processes (--workers 2)"] = live.Server(
-            *args, argv=[exe, "serve", "--workers", "2"], **env
+            *args, argv=[exe, "serve", "--workers", "2"], log=None, **env
         )
         return asyncio.run(measure(servers, settings, seconds, levels))
     finally:

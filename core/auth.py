@@ -1,5 +1,15 @@
 """Bearer JWT authentication: HS256 with a shared secret (development), RS256
-with a JWKS file or URL (production). Claims: sub, email, roles."""
+with a JWKS file or URL (production). Claims: sub, email, roles.
+
+A verified token is remembered (`TOKENS`, keyed by its exact text and the
+settings that verify it) until its `exp` or for `TokenCache.MAX_AGE` seconds,
+whichever comes first, so a client sending the same token on every request
+costs one signature check per token, not one per request. What it caches is
+who the token says the caller is, never what they may do (that is decided per
+request). Never past `exp` (stricter than a fresh check, which allows 30 s of
+clock skew). An RS256 token is served from it only while the JWKS still serves
+the very key that verified it for its `kid` (looked up as a fresh check would:
+a rotated-out key, an unknown kid, a refetch, all behave as before)."""
 
 from __future__ import annotations
 
@@ -14,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+from cachetools import LRUCache
 from jwt.types import Options
 
 from core.settings import Settings
@@ -158,7 +169,80 @@ def check_token_settings(settings: Settings) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    viewer: Viewer
+    until: float  # Unix seconds: min(exp, verified at + MAX_AGE)
+    kid: str | None
+    key: object | None  # RS256: the JWKS key that verified it; HS256: None
+
+
+class TokenCache:
+    """Verified tokens by their exact text (and the settings that verified them)."""
+
+    MAX_AGE = 300.0
+    MAX_TOKEN_CHARS = 8192  # longer ones are verified every time (memory bound)
+
+    def __init__(self, maxsize: int = 10_000) -> None:
+        self._lock = threading.Lock()
+        self._entries: LRUCache[tuple[str, ...], _Verified] = LRUCache(maxsize=maxsize)
+        self.hits = self.misses = 0
+
+    @staticmethod
+    def key(token: str, settings: Settings) -> tuple[Any, ...]:
+        return (
+            token,
+            settings.jwt_secret,
+            settings.jwt_issuer,
+            settings.jwt_audience,
+            settings.jwks,
+        )
+
+    def get(self, key: tuple[Any, ...], now: float) -> _Verified | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None and now >= found.until:
+                del self._entries[key]
+                found = None
+            if found is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+        return found
+
+    def put(self, key: tuple[Any, ...], entry: _Verified) -> None:
+        if len(key[0]) <= self.MAX_TOKEN_CHARS:
+            with self._lock:
+                self._entries[key] = entry
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+TOKENS = TokenCache()
+
+
 def decode_token(token: str, settings: Settings) -> Viewer:
+    """The viewer a bearer token names, or AuthError."""
+    key = TokenCache.key(token, settings)
+    hit = TOKENS.get(key, time.time())
+    if hit is not None:
+        if hit.key is None:
+            return hit.viewer
+        # RS256: only while the JWKS serves the same key for this kid (raises as
+        # a fresh check would when the kid is no longer known).
+        if jwks_keys(settings.jwks).key(hit.kid) is hit.key:
+            return hit.viewer
+    viewer, kid, used = _verify(token, settings)
+    if viewer.expires_at is not None:
+        until = min(viewer.expires_at, time.time() + TokenCache.MAX_AGE)
+        TOKENS.put(key, _Verified(viewer, until, kid, used))
+    return viewer
+
+
+def _verify(token: str, settings: Settings) -> tuple[Viewer, str | None, object | None]:
+    """The full check: signature, algorithm, exp (30 s leeway), issuer, audience, claims."""
     require = ["sub", "exp"]
     if settings.jwt_issuer:
         require.append("iss")
@@ -168,8 +252,11 @@ def decode_token(token: str, settings: Settings) -> Viewer:
     try:
         header = jwt.get_unverified_header(token)
         alg = header.get("alg")
+        kid = header.get("kid")
+        used: object | None = None
         if alg == "RS256" and settings.jwks:
             key: Any = _rs256_key(token, settings.jwks)
+            used = key
             algorithms = ["RS256"]
         elif (
             alg == "HS256"
@@ -206,13 +293,14 @@ def decode_token(token: str, settings: Settings) -> Viewer:
         # anyone who types a lender's address read that lender's invitations.
         email = None
     exp = claims.get("exp")
-    return Viewer(
+    viewer = Viewer(
         user_id=str(claims["sub"]),
         email=email.strip().lower() if email else None,
         roles=tuple(roles),
         display_name=claims.get("name") if isinstance(claims.get("name"), str) else None,
         expires_at=float(exp) if isinstance(exp, int | float) else None,
     )
+    return viewer, kid if isinstance(kid, str) else None, used
 
 
 def mint_token(

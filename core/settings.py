@@ -103,6 +103,8 @@ class Settings:
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
     # A WebSocket must send connection_init within this time (both protocols), or 4408.
     ws_init_timeout_seconds: float = 10.0
+    # gc.freeze() each time a replica's subscriptions grow by this many (events/gc_freeze.py).
+    gc_freeze_subscriptions: int = 200
     # /metrics on its own listener (same host) instead of the API port.
     metrics_port: int | None = None
     # When set, /metrics (wherever served) needs `Authorization: Bearer <token>`.
@@ -165,6 +167,9 @@ class Settings:
             log_level=_env("LOG_LEVEL", d.log_level),
             ws_init_timeout_seconds=float(
                 _env("WS_INIT_TIMEOUT_SECONDS", str(d.ws_init_timeout_seconds))
+            ),
+            gc_freeze_subscriptions=int(
+                _env("GC_FREEZE_SUBSCRIPTIONS", str(d.gc_freeze_subscriptions))
             ),
             log_format=(_env("LOG_FORMAT", d.log_format) or "json").strip().lower(),
             allowed_origins=tuple(

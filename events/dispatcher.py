@@ -15,7 +15,7 @@ makes the tailer retry the whole batch with back-off: the stream position is
 not advanced, so nothing is silently lost (webhooks are at least once, and
 subscribers get the event once Redis is back; replicas that were cut off
 meanwhile end their subscriptions with a resubscribe error, see
-events/broker.py). Events are published first (subscribers are the
+events/redis_broker.py). Events are published first (subscribers are the
 latency-sensitive consumers); webhooks of the batch are enqueued even when the
 publish failed, so a Redis outage does not hold back the batch in hand. Replays are harmless:
 hooks and subscribers see event ids they already had (subscriptions drop

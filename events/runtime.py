@@ -109,4 +109,18 @@ async def lifespan_hook(app: Any, settings: Any, state: Any, start_background: b
         runtime = EventRuntime(settings, dispatch=False, deliver=False)
     await runtime.start()
     app.state.events = runtime
-    return runtime.stop
+    every = int(getattr(settings, "gc_freeze_subscriptions", 0) or 0)
+    if every <= 0:
+        return runtime.stop
+    from events import gc_freeze
+
+    broker = runtime.broker
+    stop_freezer = await gc_freeze.start(
+        lambda: broker.subscriber_count, every, lambda: broker.closed_total
+    )
+
+    async def stop() -> None:
+        await stop_freezer()
+        await runtime.stop()
+
+    return stop

@@ -6,10 +6,11 @@ the app state, where the `QueryGuards` extension and the HTTP view find it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from core.settings import Settings
+from guards.analyses import AnalysisCache
 from guards.apq import MODES, PersistedQueryStore
 from guards.limits import DEFAULT_LIMITS, GuardLimits
 from guards.ratelimit import RateLimiter, RateLimitState
@@ -24,6 +25,8 @@ class Guards:
     limiter: RateLimiter
     store: PersistedQueryStore
     mode: str = "apq"
+    # Document-only admission work, done once per document (guards.analyses).
+    analyses: AnalysisCache = field(default_factory=AnalysisCache)
 
 
 class GuardedContext(Protocol):

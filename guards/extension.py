@@ -32,7 +32,12 @@ from core.times import serialize_datetime
 from guards import GuardedContext, Guards, apq
 from guards.cost import Analysis, actual_cost, analyze
 from guards.errors import TooManyTokens
-from guards.limits import check_analysis, check_expanded_size, check_list_inputs
+from guards.limits import (
+    check_analysis,
+    check_expanded_size,
+    check_list_literals,
+    check_list_variables,
+)
 from guards.ratelimit import WINDOW_SECONDS, RateLimitExceeded, RateLimitState
 
 log = logging.getLogger("loangraph.guards")
@@ -157,18 +162,33 @@ class QueryGuards(SchemaExtension):
         ec = self.execution_context
         ctx: GuardedContext = ec.context
         limits = guards.limits
-        # First, before any lookup or analysis: the expanded size of the document
-        # (linear in its text), which bounds the work of everything after it.
-        check_expanded_size(document, ec.operation_name, limits)
+        schema = ec.schema._schema
+        # The document-only work is done once per document (guards.analyses):
+        # `read` is not None when this document passed its own checks before.
+        cache = guards.analyses
+        key = cache.key(schema, ec.query, ec.operation_name, limits) if ec.query else None
+        read = cache.checked(key) if key is not None else None
+        if read is None:
+            # First, before any lookup or analysis: the expanded size of the
+            # document (linear in its text), which bounds the work of everything after it.
+            check_expanded_size(document, ec.operation_name, limits)
         if guards.mode == "allowlist":
             trusted = (ec.operation_extensions or {}).get(apq.TRUSTED_KEY) is apq.TRUSTED
             viewer = getattr(ctx, "viewer", None)
             if not trusted and not (viewer is not None and viewer.is_admin):
                 await apq.check_allowed(guards.store, ec.query)
-        check_list_inputs(document, ec.variables, limits)
-        a = analyze(
-            ec.schema._schema, document, ec.operation_name, ec.variables, max_depth=limits.max_depth
-        )
+        check_list_variables(ec.variables, limits)
+        a = None
+        if read is None:
+            check_list_literals(document, limits)
+        elif key is not None:
+            a = cache.analysis(key, read, ec.variables)
+        if a is None:
+            a = analyze(
+                schema, document, ec.operation_name, ec.variables, max_depth=limits.max_depth
+            )
+            if key is not None:
+                cache.store(key, a, ec.variables)
         self.analysis = a
         check_analysis(a, limits)
         if a.operation_type != "query":

@@ -15,7 +15,8 @@ from graphql import DocumentNode, ListValueNode, ObjectValueNode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import BadUserInput
-from guards.cost import MAX_INTROSPECTION_LIST_NESTING, Analysis, expanded_size
+from guards.cost import MAX_INTROSPECTION_LIST_NESTING, Analysis
+from guards.documents import expanded_size
 from guards.errors import (
     ListInputTooLong,
     PayloadTooLarge,
@@ -30,7 +31,7 @@ class GuardLimits:
     max_cost: int = 1_000
     max_nodes: int = 50_000
     max_depth: int = 10
-    # Selections (fields, spreads, inline fragments) once fragments are expanded (guards/cost.expanded_size):
+    # Selections (fields, spreads, inline fragments) once fragments are expanded (guards/documents.expanded_size):
     # refused before any other analysis, so no document expands exponentially.
     max_expanded_fields: int = 5_000
     # Nesting of JSON request bodies, variables and WebSocket messages.
@@ -98,6 +99,12 @@ def check_list_inputs(
     document: DocumentNode, variables: Mapping[str, Any] | None, limits: GuardLimits
 ) -> None:
     """No list in the arguments or the variables may hold more than `max_list_items`."""
+    check_list_variables(variables, limits)
+    check_list_literals(document, limits)
+
+
+def check_list_variables(variables: Mapping[str, Any] | None, limits: GuardLimits) -> None:
+    """The variables' part of `check_list_inputs` (nesting, then list lengths)."""
     cap = limits.max_list_items
     depth = json_depth(variables or {}, limits.max_json_depth) - 1
     if depth > limits.max_json_depth:
@@ -114,6 +121,11 @@ def check_list_inputs(
                 items=n,
                 maxItems=cap,
             )
+
+
+def check_list_literals(document: DocumentNode, limits: GuardLimits) -> None:
+    """The document's part of `check_list_inputs`: list literals in arguments."""
+    cap = limits.max_list_items
     stack: list[Any] = [d for d in document.definitions]
     while stack:
         node = stack.pop()

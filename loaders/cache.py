@@ -16,10 +16,19 @@ Mutations and subscriptions read fresh (`Loaders(fresh=True)`), never from here.
 A fill that raced with an invalidation of the same key is dropped: each
 invalidation bumps an epoch, and a loader only stores rows whose key was not
 invalidated after its read began. Cached rows are shared: treat them as read-only.
+
+Refills are single-flight: when a key is missing, the first loader to miss it
+claims it (`claim`) and reads it; loaders that miss it while that read is in
+flight (on the same event loop) wait for its outcome instead of reading it
+again, so a TTL expiry under 8 concurrent requests costs one BatchGetItem, not
+eight. They get its rows, or its exception. An invalidation of the key ends its
+flight for newcomers (a reader that starts after a commit never waits for a
+read that began before it); a reader whose owner was cancelled reads itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
@@ -31,6 +40,10 @@ from cachetools import TTLCache
 from ops import metrics
 
 TABLES = ("loans", "users", "loan_versions")
+
+
+class Abandoned(Exception):
+    """The read a waiter joined was cancelled (its request went away): read again."""
 
 
 def _physical(table: str) -> str:
@@ -48,6 +61,9 @@ class RecordCache:
         self.hits: Counter[str] = Counter()
         self.misses: Counter[str] = Counter()
         self.invalidations: Counter[str] = Counter()
+        self.joined: Counter[str] = Counter()  # misses served by another's read
+        # (table, key) -> the future of the read in flight for it
+        self._flights: dict[tuple[str, Hashable], asyncio.Future[Any]] = {}
         self.configure(ttl, maxsize)
 
     def configure(self, ttl: float, maxsize: int = 50_000) -> None:
@@ -102,12 +118,75 @@ class RecordCache:
                     continue
                 self._rows[(name, k)] = row
 
+    # ------------------------------------------------------------ single flight
+    def claim(
+        self, table: str, keys: Sequence[Hashable]
+    ) -> tuple[dict[Hashable, asyncio.Future[Any]], dict[Hashable, asyncio.Future[Any]]]:
+        """Split missing keys (on the running loop) into those another reader
+        has in flight (key -> its future, to `wait` for) and those this caller
+        now owns (key -> a future it must `settle` whatever happens)."""
+        name = _physical(table)
+        loop = asyncio.get_running_loop()
+        joined: dict[Hashable, asyncio.Future[Any]] = {}
+        owned: dict[Hashable, asyncio.Future[Any]] = {}
+        with self._lock:
+            flights = self._flights
+            for k in keys:
+                f = flights.get((name, k))
+                if f is not None and not f.done() and f.get_loop() is loop:
+                    joined[k] = f
+                else:
+                    owned[k] = flights[(name, k)] = loop.create_future()
+        if joined:
+            self.joined[table] += len(joined)
+        return joined, owned
+
+    def settle(
+        self,
+        table: str,
+        owned: dict[Hashable, asyncio.Future[Any]],
+        rows: dict[Hashable, Any] | None = None,
+        error: BaseException | None = None,
+    ) -> None:
+        """End the owner's flights: their waiters get `rows` (a key -> row map)
+        or `error`. Called on the loop that claimed them."""
+        name = _physical(table)
+        with self._lock:
+            for k, f in owned.items():
+                if self._flights.get((name, k)) is f:
+                    del self._flights[(name, k)]
+        for k, f in owned.items():
+            if f.done():
+                continue
+            if error is None:
+                f.set_result(rows.get(k) if rows is not None else None)
+            else:
+                f.set_exception(error)
+                f.exception()  # retrieved: no "never retrieved" warning without waiters
+
+    @staticmethod
+    async def wait(
+        futures: dict[Hashable, asyncio.Future[Any]],
+    ) -> tuple[dict[Hashable, Any], list[Hashable]]:
+        """The rows of joined flights, and the keys whose owner was cancelled
+        (to read again). Another flight's exception is raised here."""
+        found: dict[Hashable, Any] = {}
+        again: list[Hashable] = []
+        for k, f in futures.items():
+            try:
+                found[k] = await asyncio.shield(f)
+            except Abandoned:
+                again.append(k)
+        return found, again
+
     def invalidate(self, table: str, key: Hashable) -> None:
         name = _physical(table)
         with self._lock:
             self._epoch += 1
             self._invalidated[(name, key)] = self._epoch
             self._rows.pop((name, key), None)
+            # newcomers must not wait for a read that began before this change
+            self._flights.pop((name, key), None)
             self.invalidations[table] += 1
 
     def clear(self) -> None:
@@ -115,6 +194,7 @@ class RecordCache:
             self._epoch += 1
             self._rows.clear()
             self._invalidated.clear()
+            self._flights.clear()
 
     def stats(self) -> dict[str, dict[str, int]]:
         """Hits, misses and invalidations per table (metrics read this)."""

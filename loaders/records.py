@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Hashable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from core.db import run_db
 from loaders.base import Loader, batch_get
-from loaders.cache import CACHE
+from loaders.cache import CACHE, Abandoned
 from models import AuditEntry, Loan, LoanVersion, Participant, ParticipantGuard, User, Webhook
 from ops import metrics
 
@@ -36,13 +37,37 @@ class CachedLoader(Loader[K, V]):
         if self.fresh or not CACHE.enabled:
             return await super().batch_load_fn(keys)
         found, missing = CACHE.get_many(self.table, keys)
-        if missing:
-            metrics.on_loader_batch(type(self).__name__, len(missing))
-            epoch = CACHE.epoch()
-            rows = await run_db(self.read, missing)
-            CACHE.fill(self.table, zip(missing, rows, strict=True), epoch)
-            found.update(zip(missing, rows, strict=True))
+        # single flight (loaders.cache): keys another request is reading already
+        # are waited for, not read again; those whose reader was cancelled, again
+        pending = missing
+        while pending:
+            joined, owned = CACHE.claim(self.table, pending)
+            if owned:
+                found.update(await self._read_through(owned))
+            pending = []
+            if joined:
+                rows, pending = await CACHE.wait(joined)
+                found.update(rows)
         return [found.get(k) for k in keys]
+
+    async def _read_through(
+        self, owned: dict[Hashable, asyncio.Future[Any]]
+    ) -> dict[Hashable, V | None]:
+        """Read the keys this loader owns, fill the cache, settle their flights."""
+        keys: list[Any] = list(owned)  # this loader's keys (K), as claimed
+        metrics.on_loader_batch(type(self).__name__, len(keys))
+        epoch = CACHE.epoch()
+        try:
+            rows = dict(zip(keys, await run_db(self.read, keys), strict=True))
+        except asyncio.CancelledError:
+            CACHE.settle(self.table, owned, error=Abandoned())
+            raise
+        except BaseException as exc:
+            CACHE.settle(self.table, owned, error=exc)
+            raise
+        CACHE.fill(self.table, rows.items(), epoch)
+        CACHE.settle(self.table, owned, rows)
+        return rows
 
 
 class UserByIdLoader(CachedLoader[str, User]):

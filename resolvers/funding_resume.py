@@ -99,15 +99,11 @@ async def resumable(
         await live.aclose()
         raise
     try:
-        from loaders import Loaders
-        from resolvers.permissions import readable_loan
         from resolvers.subscriptions import _from_event
 
-        model = await Loaders(fresh=True).loan_by_id.load(loan_id)
-        access = await readable_loan(ctx, model)  # the live generator checked it is not NONE
         last = current
         for event in await run_db(replay_events, loan_id, position, int(current._seq)):
-            last = _from_event(event, loan_id, access, last)
+            last = _from_event(event, loan_id, last)
             yield last
             if event.type == "LOAN_DELETED":
                 return

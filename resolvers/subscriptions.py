@@ -3,12 +3,15 @@ in commit order (the broker orders each loan's events by its write counter)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import time
 from collections.abc import AsyncGenerator
 from decimal import Decimal
 from typing import Any
+
+from cachetools import TTLCache
 
 import models
 from core.errors import Forbidden
@@ -22,11 +25,13 @@ from schema.scalars import money
 from schema.subscriptions import FundingUpdate
 
 
-def _fresh_loan(ctx: Any, loan_id: str, model: models.Loan | None = None) -> Any:
+def _fresh_loan(loan_id: str, model: models.Loan | None = None) -> Any:
     """`FundingUpdate.loan`: read fresh and shown with the access of the moment it
-    is resolved (a lender removed since the update was built gets FORBIDDEN)."""
+    is resolved, in the context of the subscriber resolving it (a lender removed
+    since the update was built gets FORBIDDEN). No subscriber's context is kept
+    in the update: one update object serves every subscriber of the event."""
 
-    async def load() -> Loan:
+    async def load(ctx: Any) -> Loan:
         now_ctx = _fresh_context(ctx)
         row = model or await now_ctx.loaders.loan_by_id.load(loan_id)
         access = await readable_loan(now_ctx, row)
@@ -42,15 +47,42 @@ def _fresh_context(ctx: Any) -> Any:
     return dataclasses.replace(ctx, loaders=Loaders(fresh=True))
 
 
+class _TickReads:
+    """Fresh loaders shared by the subscriptions of this process that read in
+    the same turn of the event loop: an event wakes all its loan's subscribers
+    in one turn, so their access re-checks are one BatchGetItem (the loan once,
+    each lender's invitation once) instead of two reads per subscriber; the
+    same for subscriptions opening together.
+
+    Still fresh for each of them: a reader takes the loaders after it
+    subscribed (or received the event), and every read through them is sent
+    after the turn in which they were handed out; the next turn gets new ones."""
+
+    def __init__(self) -> None:
+        self._current: Loaders | None = None
+
+    def loaders(self) -> Loaders:
+        if self._current is None:
+            self._current = Loaders(fresh=True)
+            asyncio.get_running_loop().call_soon(self._rotate)
+        return self._current
+
+    def _rotate(self) -> None:
+        self._current = None
+
+
+TICK_READS = _TickReads()
+
+
 async def _current_access(ctx: Any, loan_id: str) -> Access:
-    fresh = _fresh_context(ctx)
-    row = await fresh.loaders.loan_by_id.load(loan_id)
-    return await readable_loan(fresh, row)
+    shared = dataclasses.replace(ctx, loaders=TICK_READS.loaders())
+    row = await shared.loaders.loan_by_id.load(loan_id)
+    return await readable_loan(shared, row)
 
 
-def _initial(ctx: Any, model: models.Loan) -> FundingUpdate:
+def _initial(model: models.Loan) -> FundingUpdate:
     return FundingUpdate(
-        _loan=_fresh_loan(ctx, model.loan_id, model),
+        _loan=_fresh_loan(model.loan_id, model),
         loan_id=model.loan_id,
         event=WebhookEvent.LOAN_UPDATED,
         total_funded=money(model.total_funded),
@@ -66,8 +98,11 @@ def _initial(ctx: Any, model: models.Loan) -> FundingUpdate:
     )
 
 
-def _from_event(event: Any, loan_id: str, ctx: Any, last: FundingUpdate) -> FundingUpdate:
-    """Built from the aggregates the event carries: no read per subscriber."""
+def _from_event(event: Any, loan_id: str, last: FundingUpdate) -> FundingUpdate:
+    """Built from the aggregates the event carries: no read per subscriber. The
+    same values for the same event give the same object (`_shared`), so its
+    execution and encoding are done once for all who selected the same fields
+    (schema/event_memo.py)."""
     agg = event.loan or {}
 
     def dec(name: str, prev: Decimal) -> Decimal:
@@ -78,8 +113,8 @@ def _from_event(event: Any, loan_id: str, ctx: Any, last: FundingUpdate) -> Fund
         value = agg.get(name)
         return prev if value is None else int(value)
 
-    return FundingUpdate(
-        _loan=_fresh_loan(ctx, loan_id),
+    update = FundingUpdate(
+        _loan=_fresh_loan(loan_id),
         loan_id=loan_id,
         event=WebhookEvent(event.type),
         total_funded=dec("total_funded", last.total_funded),
@@ -95,6 +130,36 @@ def _from_event(event: Any, loan_id: str, ctx: Any, last: FundingUpdate) -> Fund
         _seq=int(event.seq),
         _idx=int(event.tx_index),
     )
+    return _shared(event.id, update)
+
+
+# Updates of recent events, by event and values: subscribers of one event on
+# this process get one object. Short-lived and bounded.
+_SHARED: TTLCache[tuple[Any, ...], FundingUpdate] = TTLCache(maxsize=4096, ttl=30)
+
+
+def _shared(event_id: str, update: FundingUpdate) -> FundingUpdate:
+    key = (
+        event_id,
+        update.loan_id,
+        update.event,
+        update.total_funded,
+        update.funding_percentage,
+        update.participant_count,
+        update.accepted_participant_count,
+        update.is_fully_funded,
+        update.status,
+        update.version,
+        update.at,
+        update._seq,
+        update._idx,
+    )
+    found = _SHARED.get(key)
+    if found is not None:
+        return found
+    update._key = key
+    _SHARED[key] = update
+    return update
 
 
 # Who must be checked again, and when. A borrower stays the borrower and an
@@ -122,15 +187,16 @@ async def funding_progress(info: Info, loan_global_id: str) -> AsyncGenerator[Fu
     # Subscribe before reading, so no change falls between the read and the feed.
     sub = runtime.broker.subscribe(loan_id) if runtime is not None else None
     try:
-        model = await Loaders(fresh=True).loan_by_id.load(loan_id)
+        shared = dataclasses.replace(ctx, loaders=TICK_READS.loaders())
+        model = await shared.loaders.loan_by_id.load(loan_id)
+        access = await readable_loan(shared, model)
         ctx.loaders = Loaders(fresh=True)
-        access = await readable_loan(ctx, model)
         if access == Access.NONE:
             raise Forbidden("You may not watch this loan (or it does not exist)")
         assert model is not None
         if sub is not None:
             sub.advance_to(int(model.seq or 0))
-        last = _initial(ctx, model)
+        last = _initial(model)
         yield last
         if sub is None:
             return
@@ -138,7 +204,7 @@ async def funding_progress(info: Info, loan_global_id: str) -> AsyncGenerator[Fu
         async for event in sub:
             if event.type == "LOAN_DELETED":
                 # The last update says so, without the loan (hidden once deleted).
-                yield _from_event(event, loan_id, ctx, last)
+                yield _from_event(event, loan_id, last)
                 return
             if access == Access.LENDER and (
                 event.type in RECHECK_EVENTS or time.monotonic() - checked_at > RECHECK_SECONDS
@@ -150,7 +216,7 @@ async def funding_progress(info: Info, loan_global_id: str) -> AsyncGenerator[Fu
                         "You may no longer watch this loan: your invitation was removed or "
                         "declined",
                     )
-            last = _from_event(event, loan_id, ctx, last)
+            last = _from_event(event, loan_id, last)
             # Fresh loaders per update: the per-request batches cache what they
             # load, so `loan { participants }` would repeat the first update's rows.
             ctx.loaders = Loaders(fresh=True)

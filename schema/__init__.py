@@ -12,6 +12,7 @@ from guards.extension import QueryGuards
 from guards.limits import DEFAULT_LIMITS
 from schema.audit import AuditEntry
 from schema.errors import ErrorBoundary
+from schema.event_memo import SharedEventExecutionContext
 from schema.loans import Loan
 from schema.mutations import Mutation
 from schema.participants import Participant
@@ -40,6 +41,8 @@ def build_schema(extensions: list[type[SchemaExtension]] | None = None) -> straw
             batching_config={"max_operations": DEFAULT_LIMITS.max_batch_operations},
         ),
         extensions=[*(extensions or EXTRA_EXTENSIONS), ValidationByText, ErrorBoundary],
+        # Subscription events executed once per event and payload shape.
+        execution_context_class=SharedEventExecutionContext,
     )
 
 

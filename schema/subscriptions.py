@@ -17,7 +17,7 @@ from schema.loans import Loan
 
 @strawberry.type(description="A loan's funding after one committed change.")
 class FundingUpdate:
-    _loan: strawberry.Private[Any]  # async () -> Loan, read only when selected
+    _loan: strawberry.Private[Any]  # async (context) -> Loan, read only when selected
     loan_id: str = strawberry.field(description="The loan's uuid.")
     event: WebhookEvent = strawberry.field(
         description="What caused this update (the first message: LOAN_UPDATED)."
@@ -34,6 +34,10 @@ class FundingUpdate:
     # transaction), for `cursor`.
     _seq: strawberry.Private[int] = 0
     _idx: strawberry.Private[int] = 0
+    # Set when one object serves every subscriber of an event on this process:
+    # its execution is shared by those who selected the same fields
+    # (schema/event_memo.py).
+    _key: strawberry.Private[Any] = None
 
     @strawberry.field(
         description="Opaque position of this update: pass it as `after` to fundingProgress to "
@@ -45,8 +49,9 @@ class FundingUpdate:
         return encode(info.context.settings, self.loan_id, self._seq, self._idx)
 
     @strawberry.field(description="The loan as it is now (read fresh when selected).")
-    async def loan(self) -> Loan:
-        return await self._loan()
+    async def loan(self, info: Info) -> Loan:
+        # With the access of whoever resolves it, now (the update may be shared).
+        return await self._loan(info.context)
 
 
 @strawberry.type(description="Live updates over WebSocket (graphql-transport-ws or graphql-ws).")

@@ -5,16 +5,29 @@ Validation was ~25% of a typical request's CPU (graphql-core's visitor)."""
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterator
 
 from cachetools import LRUCache
+from graphql import GraphQLSchema
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
 from schema.hints import with_hints
 
-_CACHE: LRUCache[tuple[int, str], list] = LRUCache(maxsize=2048)
+# One LRU per schema object, held weakly: not keyed by id(schema), which a new
+# schema may reuse once an old one is collected (tests build many apps), and
+# would then be answered with another schema's verdicts.
+_CACHES: weakref.WeakKeyDictionary[GraphQLSchema, LRUCache[str, list]] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
+MAX_DOCUMENTS_PER_SCHEMA = 2048
+
+
+def _cache_of(schema: GraphQLSchema) -> LRUCache[str, list]:
+    cache = _CACHES.get(schema)
+    if cache is None:
+        cache = _CACHES[schema] = LRUCache(maxsize=MAX_DOCUMENTS_PER_SCHEMA)
+    return cache
 
 
 class ValidationByText(SchemaExtension):
@@ -23,14 +36,12 @@ class ValidationByText(SchemaExtension):
         if ec.graphql_document is None or not ec.query or ec.pre_execution_errors:
             yield
             return
-        key = (id(ec.schema._schema), ec.query)
+        schema = ec.schema._schema
         with _LOCK:
-            errors = _CACHE.get(key)
+            errors = _cache_of(schema).get(ec.query)
         if errors is None:
-            errors = with_hints(
-                validate_document(ec.schema._schema, ec.graphql_document, ec.validation_rules)
-            )
+            errors = with_hints(validate_document(schema, ec.graphql_document, ec.validation_rules))
             with _LOCK:
-                _CACHE[key] = errors
+                _cache_of(schema)[ec.query] = errors
         ec.pre_execution_errors = list(errors)
         yield

@@ -113,6 +113,26 @@ def version_of(loan: models.Loan) -> models.LoanVersion:
     )
 
 
+def loan_created_entry(loan: models.Loan, actor: Viewer) -> models.AuditEntry:
+    """The audit entry of `loan`'s creation by `actor`."""
+    t = now()
+    return models.AuditEntry(
+        record_key=f"loans#{loan.loan_id}",
+        sk=f"{models.AuditEntry.timestamp.serialize(t)}#{uuid.uuid4()}",
+        audit_id=str(uuid.uuid4()),
+        timestamp=t,
+        table_name="loans",
+        record_id=loan.loan_id,
+        action="CREATE",
+        event="LOAN_CREATED",
+        loan_id=loan.loan_id,
+        actor_id=actor.user_id,
+        after={"title": loan.title},
+        changed_fields=["title"],
+        ip_address="127.0.0.1",
+    )
+
+
 def write_all(rows: list) -> None:
     """Batch-write rows of any models (25 per request)."""
     by_model: dict[type, list] = {}

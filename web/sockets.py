@@ -21,15 +21,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 import time
 from typing import Any, cast
+
+from starlette.websockets import WebSocketDisconnect
+from strawberry.http.exceptions import WebSocketDisconnected
 
 from core.auth import AuthError
 from core.db import RequestStats
 from guards.ws import PersistedTransportWSHandler
 from ops.metrics import TrackedWSHandler
 from resolvers.context import Context
+from schema.event_memo import JSON_CACHE
 
 log = logging.getLogger("loangraph.ws")
 
@@ -64,9 +69,13 @@ class SocketSession:
     context: Any
     schema: Any
     connection_acknowledged: bool
+    connection_init_timeout_task: asyncio.Task[Any] | None  # graphql-transport-ws only
 
     def _start_session(self) -> None:
         self.schema = _PerOperationSchema(self.schema, self)
+        # A timer, not a sleeping task per socket: a task (and its frame) only
+        # when the token actually expires.
+        self._expiry: asyncio.TimerHandle | None = None
         self._expiry_task: asyncio.Task[None] | None = None
 
     def operation_context(self, connection_context: Any) -> Any:
@@ -93,21 +102,31 @@ class SocketSession:
         await super().handle_connection_init(message)  # type: ignore[misc]  # a mixin
         if self.connection_acknowledged:
             self._arm_expiry()
+            # graphql-transport-ws: the init timeout was cancelled by the ack; the
+            # loop finishes the task, the socket need not hold it for its lifetime.
+            if getattr(self, "connection_init_timeout_task", None) is not None:
+                self.connection_init_timeout_task = None
 
     def _arm_expiry(self) -> None:
         viewer = getattr(self.context, "viewer", None)
         expires_at = getattr(viewer, "expires_at", None)
-        if expires_at is None or self._expiry_task is not None:
+        if expires_at is None or self._expiry is not None:
             return
-        self._expiry_task = asyncio.create_task(self._close_at(expires_at), name="ws-token-expiry")
+        loop = asyncio.get_running_loop()
+        self._expiry = loop.call_at(loop.time() + max(0.0, expires_at - time.time()), self._expired)
 
-    async def _close_at(self, expires_at: float) -> None:
-        await asyncio.sleep(max(0.0, expires_at - time.time()))
+    def _expired(self) -> None:
+        self._expiry_task = asyncio.create_task(self._close_expired(), name="ws-token-expiry")
+
+    async def _close_expired(self) -> None:
         log.info("closing a WebSocket: its token expired")
         with contextlib.suppress(Exception):
             await self.websocket.close(code=EXPIRED_CLOSE_CODE, reason="Token expired")
 
     async def _end_session(self) -> None:
+        timer, self._expiry = self._expiry, None
+        if timer is not None:
+            timer.cancel()
         task, self._expiry_task = self._expiry_task, None
         if task is not None:
             task.cancel()
@@ -136,6 +155,18 @@ class TransportWSSession(SocketSession, PersistedTransportWSHandler):
     async def shutdown(self) -> None:
         await self._end_session()
         await super().shutdown()
+
+    async def send_message(self, message: Any) -> None:
+        """A `next` whose data is an event's shared result (schema/event_memo.py)
+        is encoded once for every subscriber: only the operation id differs."""
+        text = _shared_next(self.view, message)
+        if text is None:
+            await super().send_message(message)
+            return
+        try:
+            await self.websocket.ws.send_text(text)
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
 
 
 class LegacyWSSession(SocketSession, TrackedWSHandler):
@@ -180,6 +211,34 @@ class LegacyWSSession(SocketSession, TrackedWSHandler):
     async def cleanup(self) -> None:
         await self._end_session()
         await super().cleanup()
+
+
+def _shared_next(view: Any, message: Any) -> str | None:
+    if message.get("type") != "next":
+        return None
+    payload = message.get("payload")
+    if not isinstance(payload, dict) or "data" not in payload or "errors" in payload:
+        return None
+    data = payload["data"]
+    entry = JSON_CACHE.get(id(data))
+    if entry is None or entry[0] is not data:
+        return None
+    encoded = entry[1]
+    if encoded is None:
+        encoded = view.encode_json(data)
+        if not isinstance(encoded, str):
+            return None
+        JSON_CACHE[id(data)] = (data, encoded)
+    rest = ""
+    if payload.keys() - {"data"}:
+        # The subscriber's own extensions (its rate-limit state), encoded for it.
+        others = {k: v for k, v in payload.items() if k != "data"}
+        extra = view.encode_json(others)
+        if not isinstance(extra, str) or not extra.startswith("{"):
+            return None
+        rest = "," + extra[1:-1]
+    head = '{"id":' + json.dumps(message["id"]) + ',"type":"next","payload":{"data":'
+    return head + encoded + rest + "}}"
 
 
 def _valid_payload(message: dict[str, Any], *, by_hash: bool = False) -> bool:

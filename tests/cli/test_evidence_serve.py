@@ -17,7 +17,8 @@ import httpx
 from core.auth import mint_token
 from core.dynamodb_local import free_port
 from core.settings import Settings
-from tests.cli.test_serve_embedded import ROOT, SECRET, env, start
+from tests.cli.test_serve_embedded import SECRET, env, start
+from tests.ops.conftest import run_cli
 
 
 def gql(port: int, query: str, variables: dict, sub: str) -> dict:
@@ -34,14 +35,7 @@ def gql(port: int, query: str, variables: dict, sub: str) -> dict:
 
 
 def loangraph(data: Path, port: int, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(ROOT / ".venv/bin/loangraph"), *args],
-        cwd=ROOT,
-        env=env(data, port),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli(*args, env=env(data, port))
 
 
 def test_evidence_against_make_serve(tmp_path: Path) -> None:

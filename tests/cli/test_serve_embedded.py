@@ -14,6 +14,7 @@ import httpx
 from core.auth import mint_token
 from core.dynamodb_local import free_port
 from core.settings import Settings
+from tests.ops.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "cli-test-secret-0123456789abcdef012345"
@@ -74,14 +75,7 @@ def test_serve_seed_restart(tmp_path: Path) -> None:
     server = start(data, port, log)
     try:
         assert (data / "dynamodb.endpoint").is_file()
-        seed = subprocess.run(
-            [str(ROOT / ".venv/bin/loangraph"), "seed"],
-            cwd=ROOT,
-            env=env(data, port),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        seed = run_cli("seed", env=env(data, port))
         assert seed.returncode == 0, seed.stderr[-2000:]
         assert "using the running server's DynamoDB Local" in seed.stderr
         seeded = titles(port)
@@ -104,28 +98,14 @@ def test_serve_seed_restart(tmp_path: Path) -> None:
 def test_refuses_real_aws_with_the_development_secret(tmp_path: Path) -> None:
     e = {k: v for k, v in os.environ.items() if not k.startswith("LOANGRAPH_")}
     e["AWS_REGION"] = "eu-west-1"
-    r = subprocess.run(
-        [str(ROOT / ".venv/bin/loangraph"), "serve"],
-        cwd=ROOT,
-        env=e,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    r = run_cli("serve", env=e)
     assert r.returncode == 2
     assert "development JWT secret" in r.stderr
 
 
 def test_bad_setting_is_a_clear_message(tmp_path: Path) -> None:
     e = {**os.environ, "LOANGRAPH_RATE_LIMIT_BACKEND": "postgres"}
-    r = subprocess.run(
-        [str(ROOT / ".venv/bin/loangraph"), "token", "--sub", "x"],
-        cwd=ROOT,
-        env=e,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    r = run_cli("token", "--sub", "x", env=e)
     assert r.returncode == 2
     assert "LOANGRAPH_RATE_LIMIT_BACKEND='postgres' is not one of: memory, dynamodb" in r.stderr
     assert "Traceback" not in r.stderr

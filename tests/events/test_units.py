@@ -183,7 +183,7 @@ async def test_subscription_reorders_and_deduplicates() -> None:
         await broker.publish(events[i])
     got = await _take(sub, 5)
     assert [e.seq for e in got] == [1, 2, 3, 4, 5]
-    assert other._inbox.empty() and broker.subscriber_count == 2
+    assert not other._inbox and broker.subscriber_count == 2
     # An event behind the position is late: dropped.
     await broker.publish(_ev("L", 2))
     await broker.publish(_ev("L", 6))

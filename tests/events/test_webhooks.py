@@ -18,21 +18,12 @@ from events.broker import MemoryBroker
 from events.runtime import EventRuntime
 from events.signing import verify
 from models import AuditEntry, Webhook, WebhookDelivery, tables
+from models.audit import EVENT_TYPES
 from services.webhooks import SYSTEM_ACTOR, count_attempt, delete_webhook, register_webhook
 from tests.conftest import new_user
 from tests.events.conftest import eventually, make_guard, make_user, new_id, write_audit
 
-ALL = [
-    "LOAN_CREATED",
-    "LOAN_UPDATED",
-    "LOAN_FUNDED",
-    "LOAN_DELETED",
-    "LOAN_RESTORED",
-    "PARTICIPANT_INVITED",
-    "PARTICIPANT_ACCEPTED",
-    "PARTICIPANT_DECLINED",
-    "PARTICIPANT_REMOVED",
-]
+ALL = list(EVENT_TYPES)  # subscribe to every event
 
 
 def actor(user_id: str | None = None, admin: bool = False) -> Actor:

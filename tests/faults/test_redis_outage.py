@@ -9,19 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import subprocess
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import TEST_JWT_SECRET
 from tests.faults.redis_proc import RedisProcess
-from tests.ops.conftest import start_server
+from tests.ops.conftest import start_server, start_worker
 from tests.subscriptions.client import (
     ACCEPT,
     http_gql,
@@ -33,8 +29,6 @@ from tests.subscriptions.client import (
 )
 
 pytestmark = pytest.mark.slow  # two uvicorn replicas, a worker, redis-server killed
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -48,28 +42,11 @@ def stack(dynamodb_endpoint, tmp_path):
     }
     a = start_server(dynamodb_endpoint, tmp_path, **env)
     b = start_server(dynamodb_endpoint, tmp_path, **env)
-    log = open(tmp_path / "worker.log", "wb")
-    worker = subprocess.Popen(
-        [str(ROOT / ".venv/bin/loangraph"), "worker"],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={
-            **os.environ,
-            "LOANGRAPH_DYNAMODB_ENDPOINT": dynamodb_endpoint,
-            "LOANGRAPH_JWT_SECRET": TEST_JWT_SECRET,
-            **env,
-        },
-    )
+    worker = start_worker(dynamodb_endpoint, tmp_path, **env)
     try:
         yield redis, a, b
     finally:
-        worker.terminate()
-        try:
-            worker.wait(15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        log.close()
+        worker.stop()
         a.stop()
         b.stop()
         redis.stop()

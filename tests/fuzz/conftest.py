@@ -4,23 +4,21 @@ tokens for the four kinds of caller."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
-import models
 from core.auth import Viewer, mint_token
 from core.ids import to_global_id
 from core.settings import Settings
 from tests.conftest import new_user
 from tests.factories import (
     guard_for,
+    loan_created_entry,
     make_loan,
     make_participant,
     make_user,
-    now,
     version_of,
     write_all,
 )
@@ -37,25 +35,6 @@ class FuzzWorld:
     tokens: dict[str, str | None]  # role -> bearer token (None: anonymous)
 
 
-def _audit_entry(loan: models.Loan, actor: Viewer) -> models.AuditEntry:
-    t = now()
-    return models.AuditEntry(
-        record_key=f"loans#{loan.loan_id}",
-        sk=f"{models.AuditEntry.timestamp.serialize(t)}#{uuid.uuid4()}",
-        audit_id=str(uuid.uuid4()),
-        timestamp=t,
-        table_name="loans",
-        record_id=loan.loan_id,
-        action="CREATE",
-        event="LOAN_CREATED",
-        loan_id=loan.loan_id,
-        actor_id=actor.user_id,
-        after={"title": loan.title},
-        changed_fields=["title"],
-        ip_address="127.0.0.1",
-    )
-
-
 # The seeded world's users and records, fixed when the test module is imported:
 # Schemathesis builds its strategies (and the ID strategy samples these ids) at
 # collection time, before any fixture runs.
@@ -68,7 +47,7 @@ ACCEPTED = make_participant(
 )
 INVITED = make_participant(ACTIVE_LOAN, LENDER.email, amount="250.00")
 OTHER = make_participant(OPEN_LOAN, "someone-else@example.com", amount="700.00")
-AUDIT = _audit_entry(OPEN_LOAN, BORROWER)
+AUDIT = loan_created_entry(OPEN_LOAN, BORROWER)
 SEEDED_IDS = [
     *(to_global_id("Loan", loan.loan_id) for loan in (OPEN_LOAN, ACTIVE_LOAN, DELETED_LOAN)),
     *(

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from chaos.procs import AppProcess
 from core.dynamodb_local import free_port
 from tests.conftest import TEST_JWT_SECRET
 
@@ -81,6 +82,29 @@ def start_server(endpoint: str, tmp: Path, **env: str) -> LiveServer:
         time.sleep(0.1)
     server.stop(signal.SIGKILL)
     raise RuntimeError(f"server did not start:\n{server.log()[-3000:]}")
+
+
+def run_cli(
+    *args: str, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`loangraph *args` to completion with exactly `env`, its output captured as text."""
+    return subprocess.run(
+        [str(ROOT / ".venv/bin/loangraph"), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def start_worker(endpoint: str, tmp: Path, **env: str) -> AppProcess:
+    """`loangraph worker` against `endpoint`, logging to `tmp/worker.log` (`.stop()` it)."""
+    return AppProcess(
+        "worker",
+        {"LOANGRAPH_DYNAMODB_ENDPOINT": endpoint, "LOANGRAPH_JWT_SECRET": TEST_JWT_SECRET, **env},
+        tmp / "worker.log",
+    ).start()
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,6 @@ an invited lender (by email), an accepted lender, a stranger, an admin and no to
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 import models
@@ -12,6 +10,7 @@ from core.ids import to_global_id
 from tests.conftest import new_user
 from tests.factories import (
     guard_for,
+    loan_created_entry,
     make_loan,
     make_participant,
     make_user,
@@ -37,21 +36,7 @@ def world(settings):
     p_acc = make_participant(
         loan, ACCEPTED.email, amount="700.00", status="ACCEPTED", lender_id=ACCEPTED.user_id
     )
-    audit = models.AuditEntry(
-        record_key=f"loans#{loan.loan_id}",
-        sk=f"{models.AuditEntry.timestamp.serialize(now())}#{uuid.uuid4()}",
-        audit_id=str(uuid.uuid4()),
-        timestamp=now(),
-        table_name="loans",
-        record_id=loan.loan_id,
-        action="CREATE",
-        event="LOAN_CREATED",
-        loan_id=loan.loan_id,
-        actor_id=B.user_id,
-        after={"title": loan.title},
-        changed_fields=["title"],
-        ip_address="127.0.0.1",
-    )
+    audit = loan_created_entry(loan, B)
     metric = models.LoanMetric(
         loan_id=loan.loan_id,
         sk=f"{audit.sk}",

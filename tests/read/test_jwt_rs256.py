@@ -4,9 +4,7 @@ configured the built-in development HS256 secret is refused."""
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import jwt
@@ -16,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from core.auth import DEV_SECRET, mint_token
 from server import create_app
 from tests.graphql_client import gql
+from tests.jwks import JWKSServer
 
 ISSUER = "https://idp.example.com/"
 AUDIENCE = "loangraph-api"
@@ -98,29 +97,13 @@ async def test_jwks_file(settings, keys, tmp_path):
 
 async def test_jwks_url(settings, keys):
     (k1, jwk1), _ = keys
-    body = json.dumps({"keys": [jwk1]}).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = JWKSServer(jwk1)
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
-        s = settings.with_(jwks=url, jwt_issuer=ISSUER, jwt_audience=AUDIENCE)
+        s = settings.with_(jwks=server.url, jwt_issuer=ISSUER, jwt_audience=AUDIENCE)
         r = await viewer(s, rs256(k1, "k1", sub="url-user"))
         assert r["data"]["viewer"]["userId"] == "url-user"
         # an explicitly configured HS256 secret keeps working beside the JWKS
         r = await viewer(s, mint_token(s, sub="hs-user"))
         assert r["data"]["viewer"]["userId"] == "hs-user"
     finally:
-        server.shutdown()
-        server.server_close()
+        server.close()

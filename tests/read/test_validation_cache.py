@@ -16,5 +16,21 @@ async def test_valid_and_invalid_documents_are_cached_and_still_right(client, to
         r = await gql(client, bad, token=t)
         assert r["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
         assert "noSuchField" in r["errors"][0]["message"]
-    cached = {q for (_, q) in validation._CACHE.keys()}
+    cached = {q for cache in list(validation._CACHES.values()) for q in cache.keys()}
     assert {good, bad} <= cached
+
+
+async def test_verdicts_are_kept_per_schema(client, token):
+    """The same text is valid for the current schema and not for the published
+    v1 (asOf came later): each schema answers with its own verdict, whichever
+    validated the text first."""
+    t = token("val-user2", "val-user2@example.com")
+    doc = '{ loan(id: "TG9hbjp4", asOf: "2026-01-01T00:00:00Z") { id } }'
+    for path, first in (("/graphql", True), ("/v1/graphql", False), ("/graphql", False)):
+        r = await gql(client, doc, token=t, path=path)
+        codes = [e["extensions"]["code"] for e in r.get("errors") or []]
+        if path == "/v1/graphql":
+            assert codes == ["GRAPHQL_VALIDATION_FAILED"], r
+            assert "asOf" in r["errors"][0]["message"]
+        else:
+            assert "GRAPHQL_VALIDATION_FAILED" not in codes, (first, r)

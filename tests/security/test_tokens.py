@@ -9,16 +9,15 @@ import asyncio
 import json
 import os
 import subprocess
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.jwks import JWKSServer
 from tests.ops.conftest import ROOT, start_server
 from tests.security.conftest import while_probing
 from tests.subscriptions.client import token_for
@@ -26,36 +25,6 @@ from tests.subscriptions.client import token_for
 ISSUER = "https://idp.example.com/"
 AUDIENCE = "loangraph-api"
 FETCH_DELAY = 1.0  # a slow identity provider: each JWKS fetch takes a second
-
-
-class SlowJWKS:
-    """A JWKS URL that answers after FETCH_DELAY and counts its fetches."""
-
-    def __init__(self, jwk: dict) -> None:
-        body = json.dumps({"keys": [jwk]}).encode()
-        self.fetches = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                outer.fetches += 1
-                time.sleep(FETCH_DELAY)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/jwks.json"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +37,7 @@ def rsa_key():
 
 @pytest.fixture(scope="module")
 def jwks_server(dynamodb_endpoint, tmp_path_factory, rsa_key):
-    jwks = SlowJWKS(rsa_key[1])
+    jwks = JWKSServer(rsa_key[1], delay=FETCH_DELAY)  # a slow identity provider
     server = start_server(
         dynamodb_endpoint,
         tmp_path_factory.mktemp("jwks"),

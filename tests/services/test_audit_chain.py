@@ -12,7 +12,6 @@ import os
 import subprocess
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -20,9 +19,8 @@ from models import AuditEntry, Loan
 from services import chain
 from services.loans import delete_loan, restore_loan, update_loan_terms
 from services.participants import accept_invitation, decline_invitation
+from tests.ops.conftest import run_cli
 from tests.services.conftest import create, fresh_loan, invite, person
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -61,14 +59,7 @@ def cli(settings, *args: str) -> subprocess.CompletedProcess[str]:
         AWS_ACCESS_KEY_ID="local",
         AWS_SECRET_ACCESS_KEY="local",
     )
-    return subprocess.run(
-        [str(ROOT / ".venv/bin/loangraph"), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli(*args, env=env)
 
 
 def findings(proc: subprocess.CompletedProcess[str]) -> list[dict]:

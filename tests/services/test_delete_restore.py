@@ -19,6 +19,7 @@ from tests.services.conftest import (
     recount,
     stored,
 )
+from tests.services.given import loan_with_lender
 
 
 async def test_delete_cascade_restore_round_trip(borrower, admin):
@@ -91,9 +92,7 @@ async def test_borrower_restores_and_restore_needs_a_deleted_loan(borrower):
 
 
 async def test_who_may_delete_and_restore(borrower, stranger, admin):
-    loan = await create(borrower)
-    lender = person("lender")
-    await invite(borrower, loan, lender, "10")
+    loan, lender, _ = await loan_with_lender(borrower, share="10")
     await expect_error("FORBIDDEN", delete_loan(lender, loan.loan_id, "x"))
     await expect_error("FORBIDDEN", delete_loan(admin, loan.loan_id, "x"))
     await expect_error("NOT_FOUND", delete_loan(stranger, loan.loan_id, "x"))
@@ -106,10 +105,7 @@ async def test_who_may_delete_and_restore(borrower, stranger, admin):
 
 
 async def test_funded_or_active_loans_cannot_be_deleted(borrower):
-    loan = await create(borrower, amount="10")
-    lender = person("lender")
-    p = await invite(borrower, loan, lender, "10")
-    await accept_invitation(lender, loan.loan_id, p.participant_id)
+    loan, _, _ = await loan_with_lender(borrower, "10", "10", accept=True)
     await expect_error("INVALID_STATE", delete_loan(borrower, loan.loan_id, "x"))
     await set_loan_status(borrower, loan.loan_id, "ACTIVE")
     await expect_error("INVALID_STATE", delete_loan(borrower, loan.loan_id, "x"))

@@ -11,7 +11,8 @@ from models.participant import guard_key
 from services import tx as txmod
 from services.loans import update_loan_terms
 from services.participants import accept_invitation, invite_participant
-from tests.services.conftest import create, fresh_loan, history, invite, participants_of, person
+from tests.services.conftest import create, fresh_loan, history, participants_of
+from tests.services.given import loan_with_lender
 
 
 class Boom(RuntimeError):
@@ -80,9 +81,7 @@ async def test_failed_invitation_leaves_nothing(borrower, faults):
 
 async def test_failed_funding_acceptance_and_terms_change_leave_nothing(borrower, faults):
     # given a loan one acceptance away from FUNDED
-    loan = await create(borrower, amount="100")
-    lender = person("lender")
-    p = await invite(borrower, loan, lender, "100")
+    loan, lender, p = await loan_with_lender(borrower, "100", "100")
     before = snapshot(loan.loan_id)
     audit_before = len(history("loans", loan.loan_id))
     # when the fault fires between building and committing

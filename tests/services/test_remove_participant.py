@@ -8,27 +8,22 @@ from pynamodb.exceptions import DoesNotExist
 
 from models import ParticipantGuard
 from models.participant import guard_key
-from services.participants import accept_invitation, invite_participant, remove_participant
+from services.participants import invite_participant, remove_participant
 from tests.services.conftest import (
     IP,
-    create,
     expect_error,
     fresh_loan,
     history,
-    invite,
     participants_of,
-    person,
     recount,
     stored,
 )
+from tests.services.given import loan_with_lender
 
 
 async def test_remove_soft_deletes_and_releases_the_guard(borrower):
     # given an accepted participant
-    loan = await create(borrower)
-    lender = person("lender")
-    p = await invite(borrower, loan, lender, "300")
-    await accept_invitation(lender, loan.loan_id, p.participant_id)
+    loan, lender, p = await loan_with_lender(borrower, share="300", accept=True)
     # when the borrower removes them
     removed = await remove_participant(borrower, loan.loan_id, p.participant_id, "wrong amount")
     # then the record stays, marked deleted, and the guard is gone
@@ -61,9 +56,7 @@ async def test_remove_soft_deletes_and_releases_the_guard(borrower):
 
 
 async def test_who_may_remove(borrower, stranger, admin):
-    loan = await create(borrower)
-    lender = person("lender")
-    p = await invite(borrower, loan, lender)
+    loan, lender, p = await loan_with_lender(borrower)
     await expect_error("FORBIDDEN", remove_participant(lender, loan.loan_id, p.participant_id, "x"))
     await expect_error("FORBIDDEN", remove_participant(admin, loan.loan_id, p.participant_id, "x"))
     await expect_error(
@@ -80,10 +73,7 @@ async def test_who_may_remove(borrower, stranger, admin):
 
 
 async def test_accepted_contribution_stays_once_funded(borrower):
-    loan = await create(borrower, amount="100")
-    lender = person("lender")
-    p = await invite(borrower, loan, lender, "100")
-    await accept_invitation(lender, loan.loan_id, p.participant_id)
+    loan, _, p = await loan_with_lender(borrower, "100", "100", accept=True)
     await expect_error(
         "INVALID_STATE", remove_participant(borrower, loan.loan_id, p.participant_id, "x")
     )

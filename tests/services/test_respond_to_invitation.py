@@ -24,6 +24,7 @@ from tests.services.conftest import (
     recount,
     stored,
 )
+from tests.services.given import loan_with_lender
 
 
 async def test_accept_sets_lender_in_place_and_pins_version(borrower):
@@ -99,9 +100,7 @@ async def test_overfunded_and_terms_changed(borrower):
 
 
 async def test_decline_sets_lender_and_counts(borrower):
-    loan = await create(borrower)
-    lender = person("lender")
-    p = await invite(borrower, loan, lender)
+    loan, lender, p = await loan_with_lender(borrower)
     part, after = await decline_invitation(lender, loan.loan_id, p.participant_id)
     assert part.status == "DECLINED" and part.lender_id == lender.user_id
     assert part.accepted_version is None and after.declined_participant_count == 1
@@ -136,9 +135,7 @@ async def test_only_the_invited_person_responds(borrower, stranger, admin):
 
 
 async def test_no_acceptance_on_a_cancelled_loan(borrower):
-    loan = await create(borrower)
-    lender = person("lender")
-    p = await invite(borrower, loan, lender)
+    loan, lender, p = await loan_with_lender(borrower)
     await set_loan_status(borrower, loan.loan_id, "CANCELLED")
     await expect_error("INVALID_STATE", accept_invitation(lender, loan.loan_id, p.participant_id))
 

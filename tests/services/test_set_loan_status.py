@@ -6,15 +6,12 @@ from decimal import Decimal
 
 from models import LoanVersion
 from services.loans import set_loan_status
-from services.participants import accept_invitation
-from tests.services.conftest import create, expect_error, fresh_loan, history, invite, person
+from tests.services.conftest import create, expect_error, fresh_loan, history
+from tests.services.given import loan_with_lender
 
 
 async def funded_loan(borrower):
-    loan = await create(borrower, amount="500.00")
-    lender = person("lender")
-    p = await invite(borrower, loan, lender, "500.00")
-    _, loan = await accept_invitation(lender, loan.loan_id, p.participant_id)
+    loan, _, _ = await loan_with_lender(borrower, "500.00", "500.00", accept=True)
     assert loan.status == "FUNDED"
     return loan
 
@@ -56,9 +53,7 @@ async def test_invalid_transitions(borrower):
 
 
 async def test_only_the_borrower_sets_status(borrower, stranger, admin):
-    loan = await create(borrower)
-    lender = person("lender")
-    await invite(borrower, loan, lender, "10")
+    loan, lender, _ = await loan_with_lender(borrower, share="10")
     await expect_error("FORBIDDEN", set_loan_status(lender, loan.loan_id, "CANCELLED"))
     await expect_error("FORBIDDEN", set_loan_status(admin, loan.loan_id, "CANCELLED"))
     await expect_error("NOT_FOUND", set_loan_status(stranger, loan.loan_id, "CANCELLED"))

@@ -8,7 +8,6 @@ from decimal import Decimal
 from core.errors import DomainError
 from models import LoanVersion
 from services.loans import revert_loan_terms, update_loan_terms
-from services.participants import accept_invitation
 from tests.services.conftest import (
     IP,
     create,
@@ -16,8 +15,8 @@ from tests.services.conftest import (
     fresh_loan,
     history,
     invite,
-    person,
 )
+from tests.services.given import loan_with_lender
 
 
 async def test_update_terms_writes_a_new_version_and_audit(borrower):
@@ -122,10 +121,7 @@ async def test_terms_change_only_while_pending(borrower):
 
 
 async def test_amount_below_funded_is_overfunded_and_equal_funds_the_loan(borrower):
-    loan = await create(borrower, amount="1000.00")
-    lender = person("lender")
-    p = await invite(borrower, loan, lender, "600.00")
-    await accept_invitation(lender, loan.loan_id, p.participant_id)
+    loan, _, _ = await loan_with_lender(borrower, "1000.00", "600.00", accept=True)
     await expect_error(
         "OVERFUNDED",
         update_loan_terms(

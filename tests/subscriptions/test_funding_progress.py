@@ -225,9 +225,24 @@ async def test_bad_variables_get_a_coded_error_message(server):
     b = uid("b")
     ws = await ws_connect(server.url, "graphql-transport-ws")
     try:
-        await ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token_for(b, f'{b}@example.com')}"}}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "connection_init",
+                    "payload": {"authorization": f"Bearer {token_for(b, f'{b}@example.com')}"},
+                }
+            )
+        )
         assert (await recv(ws))["type"] == "connection_ack"
-        await ws.send(json.dumps({"id": "v", "type": "subscribe", "payload": {"query": SUBSCRIPTION, "variables": {}}}))
+        await ws.send(
+            json.dumps(
+                {
+                    "id": "v",
+                    "type": "subscribe",
+                    "payload": {"query": SUBSCRIPTION, "variables": {}},
+                }
+            )
+        )
         msg = await recv(ws)
         assert msg["type"] == "error" and msg["id"] == "v"
         assert msg["payload"][0]["extensions"]["code"] == "BAD_USER_INPUT"

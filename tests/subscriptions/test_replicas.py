@@ -3,16 +3,12 @@ and a real redis-server: subscribe on one replica, change through the other."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEST_JWT_SECRET
-from tests.ops.conftest import start_server
+from tests.ops.conftest import start_server, start_worker
 from tests.subscriptions.client import (
     ACCEPT,
     http_gql,
@@ -24,8 +20,6 @@ from tests.subscriptions.client import (
 
 pytestmark = pytest.mark.slow  # two uvicorn replicas and a worker
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
 def replicas(dynamodb_endpoint, redis_url, tmp_path_factory):
@@ -34,28 +28,11 @@ def replicas(dynamodb_endpoint, redis_url, tmp_path_factory):
     env = {"LOANGRAPH_TABLE_PREFIX": prefix, "LOANGRAPH_REDIS_URL": redis_url}
     a = start_server(dynamodb_endpoint, tmp, **env)
     b = start_server(dynamodb_endpoint, tmp, **env)
-    log = open(tmp / "worker.log", "wb")
-    worker = subprocess.Popen(
-        [str(ROOT / ".venv/bin/loangraph"), "worker"],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={
-            **os.environ,
-            "LOANGRAPH_DYNAMODB_ENDPOINT": dynamodb_endpoint,
-            "LOANGRAPH_JWT_SECRET": TEST_JWT_SECRET,
-            **env,
-        },
-    )
+    worker = start_worker(dynamodb_endpoint, tmp, **env)
     try:
         yield a, b
     finally:
-        worker.terminate()
-        try:
-            worker.wait(15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        log.close()
+        worker.stop()
         a.stop()
         b.stop()
 

@@ -1,0 +1,128 @@
+"""One execution per event and payload shape for subscriptions.
+
+Every subscriber of a loan on this process gets the same `FundingUpdate` object
+for an event (resolvers/subscriptions.py, `_shared`). Executing the
+subscription's selection set on it gives the same result for every subscriber
+who sent the same document, operation name and variables, as long as that
+selection reads only the update's own values: those are the loan's aggregates,
+which every party allowed to watch the loan may see (docs/security.md).
+So the first subscriber's `ExecutionResult` is kept (briefly) and handed to the
+others; `JSON_CACHE` then lets the socket layer encode its payload once
+(web/sockets.py).
+
+Selections with anything else (`loan`, which is read fresh with the access of
+the subscriber resolving it, fragments, directives, unknown fields) are
+executed per subscriber as before, and so is any result with errors.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cachetools import TTLCache
+from graphql import FieldNode, OperationDefinitionNode
+from prometheus_client import Counter
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+# Fields of FundingUpdate whose value is the same for every subscriber.
+SHARED_FIELDS = frozenset(
+    {
+        "__typename",
+        "loanId",
+        "event",
+        "totalFunded",
+        "fundingPercentage",
+        "participantCount",
+        "acceptedParticipantCount",
+        "isFullyFunded",
+        "status",
+        "version",
+        "at",
+        "cursor",
+    }
+)
+SHARED_ROOTS = frozenset({"fundingProgress"})
+
+SHARED_RESULTS: Any = Counter(
+    "loangraph_subscription_shared_results",
+    "Subscription updates served from an execution shared with other subscribers of the event",
+)
+
+# (update key, shape key) -> ExecutionResult; and id(data) -> (data, JSON of {"data": data}).
+_RESULTS: TTLCache[tuple[Any, Any], Any] = TTLCache(maxsize=8192, ttl=30)
+JSON_CACHE: TTLCache[int, tuple[Any, str | None]] = TTLCache(maxsize=8192, ttl=30)
+
+
+def shape_key(schema: Any, operation: OperationDefinitionNode, variables: Any) -> Any:
+    """A key for the operation when every field it selects is shared, else None."""
+    if len(operation.selection_set.selections) != 1:
+        return None
+    root = operation.selection_set.selections[0]
+    if not isinstance(root, FieldNode) or root.name.value not in SHARED_ROOTS or root.directives:
+        return None
+    if root.selection_set is None:
+        return None
+    for node in root.selection_set.selections:
+        if not isinstance(node, FieldNode) or node.directives or node.selection_set:
+            return None
+        if node.name.value not in SHARED_FIELDS or node.arguments:
+            return None
+    if operation.loc is None:
+        return None
+    try:
+        frozen = json.dumps(variables or {}, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        return None
+    text = operation.loc.source.body[operation.loc.start : operation.loc.end]
+    # The schema object itself, not id(schema): ids are reused once an object
+    # is collected (the entry keeps its schema alive for its 30 s).
+    return (schema, text, frozen)
+
+
+class _Memoized:
+    """Stands in for a per-event executor: the shared result, or executes and keeps it."""
+
+    __slots__ = ("_executor", "_key")
+
+    def __init__(self, executor: Any, key: tuple[Any, Any]) -> None:
+        self._executor = executor
+        self._key = key
+
+    def execute_operation(self, *args: Any) -> Any:
+        found = _RESULTS.get(self._key)
+        if found is not None:
+            SHARED_RESULTS.inc()
+            return found
+        result = self._executor.execute_operation(*args)
+        if self._executor.is_awaitable(result):
+            return self._keep_async(result)
+        return self._keep(result)
+
+    async def _keep_async(self, pending: Any) -> Any:
+        return self._keep(await pending)
+
+    def _keep(self, result: Any) -> Any:
+        if not result.errors and _RESULTS.get(self._key) is None:
+            _RESULTS[self._key] = result
+            JSON_CACHE[id(result.data)] = (result.data, None)
+        return _RESULTS.get(self._key, result)
+
+
+class SharedEventExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    """Strawberry's execution context, with subscription events shared as above."""
+
+    _shape: Any = None
+    _shape_known = False
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        executor = super().build_per_event_executor(payload)
+        update_key = getattr(payload, "_key", None)
+        if update_key is None:
+            return executor
+        if not self._shape_known:
+            self._shape = shape_key(self.schema, self.operation, self.variable_values)
+            self._shape_known = True
+        if self._shape is None:
+            return executor
+        return _Memoized(executor, (update_key, self._shape))
