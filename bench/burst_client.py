@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
 
 from core.auth import mint_token
 from core.settings import Settings
@@ -65,7 +66,7 @@ async def main() -> None:
                 try:
                     ws = await connect(
                         url.replace("http://", "ws://") + "/graphql",
-                        subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+                        subprotocols=[Subprotocol("graphql-transport-ws")],
                         open_timeout=120,
                         ping_interval=None,
                         compression=None,
