@@ -2,6 +2,9 @@
 docs/**/*.md and check it against the current schema (docs/README.md,
 "Documentation that runs", describes the markers).
 
+(Over 400 lines on purpose: one extractor per place GraphQL hides in a doc and
+the checks they feed, read top to bottom; split, each part would need the rest.)
+
 Where GraphQL is found:
 * ```graphql blocks: an operation (the default), or what a marker says it is;
 * in any other block: a JSON `"query": "..."` string (curl bodies, WebSocket

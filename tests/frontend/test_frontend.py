@@ -2,7 +2,10 @@
 fail the build when they stop matching the schema, trusted documents (the
 codegen manifest imported by the CLI and at start-up, allow-list mode, hashes
 over HTTP and WebSocket), and both builds (Apollo Client, urql) driven through
-four journeys in headless Chromium against a real `loangraph serve`."""
+four journeys in headless Chromium against a real `loangraph serve`.
+
+(Over 400 lines on purpose: the journeys share one built frontend, one server
+and one browser, set up once for the module.)"""
 
 from __future__ import annotations
 

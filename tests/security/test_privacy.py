@@ -1,7 +1,10 @@
 """What each party may see (docs/security.md): a lender sees aggregates, never
 another lender's figures or identity; request metadata of audit entries only
 to admins and the entry's actor. Every rule for the borrower, a lender and an
-admin, against a real server process."""
+admin, against a real server process.
+
+(Just over 400 lines on purpose: one module is the whole table of
+docs/security.md, row by row, on one server and one story.)"""
 
 from __future__ import annotations
 
