@@ -4,8 +4,8 @@ codegen manifest imported by the CLI and at start-up, allow-list mode, hashes
 over HTTP and WebSocket), and both builds (Apollo Client, urql) driven through
 four journeys in headless Chromium against a real `loangraph serve`.
 
-(Over 400 lines on purpose: the journeys share one built frontend, one server
-and one browser, set up once for the module.)"""
+(Over 400 lines on purpose: the gates and journeys share one server in
+allow-list mode and its imported manifest, set up once for the module.)"""
 
 from __future__ import annotations
 
