@@ -113,6 +113,42 @@ def _expected(value: Any, field: list[str]) -> int:
     return value
 
 
+def _change_reason(c: v.Collector, change_reason: str) -> str:
+    return c.run(
+        v.reason,
+        change_reason,
+        v.path("input", "changeReason"),
+        required=True,
+        what="Change reason",
+    )
+
+
+async def _commit(
+    op: str,
+    actor: Actor,
+    loan_id: str,
+    expected_version: int,
+    reason: str,
+    changes: dict[str, Any],
+    reverted_from: int | None,
+) -> Loan:
+    """One terms change (new terms, or a revert) committed, retried on a lost race."""
+    return await with_retry(
+        op,
+        lambda n: run_db(
+            _terms_once,
+            actor,
+            loan_id,
+            expected_version=expected_version,
+            reason=reason,
+            changes=changes,
+            reverted_from=reverted_from,
+            op=op,
+        ),
+        loan_id=loan_id,
+    )
+
+
 async def update_loan_terms(
     actor: Actor,
     loan_id: str,
@@ -127,13 +163,7 @@ async def update_loan_terms(
     """New terms as a new LoanVersion; VERSION_MISMATCH when `expected_version` is stale."""
     c = v.Collector()
     exp = c.run(_expected, expected_version, v.path("input", "expectedVersion"))
-    why = c.run(
-        v.reason,
-        change_reason,
-        v.path("input", "changeReason"),
-        required=True,
-        what="Change reason",
-    )
+    why = _change_reason(c, change_reason)
     changes: dict[str, Any] = {}
     if title is not None:
         changes["title"] = c.run(v.title, title, v.path("input", "title"))
@@ -148,20 +178,7 @@ async def update_loan_terms(
     if not c.errors and not changes:
         c.errors.append(DomainError("VALIDATION", "Give at least one term to change", ["input"]))
     c.raise_if_any()
-    return await with_retry(
-        "updateLoanTerms",
-        lambda n: run_db(
-            _terms_once,
-            actor,
-            loan_id,
-            expected_version=exp,
-            reason=why,
-            changes=changes,
-            reverted_from=None,
-            op="updateLoanTerms",
-        ),
-        loan_id=loan_id,
-    )
+    return await _commit("updateLoanTerms", actor, loan_id, exp, why, changes, None)
 
 
 async def revert_loan_terms(
@@ -171,25 +188,6 @@ async def revert_loan_terms(
     c = v.Collector()
     exp = c.run(_expected, expected_version, v.path("input", "expectedVersion"))
     target = c.run(_expected, to_version, v.path("input", "toVersion"))
-    why = c.run(
-        v.reason,
-        change_reason,
-        v.path("input", "changeReason"),
-        required=True,
-        what="Change reason",
-    )
+    why = _change_reason(c, change_reason)
     c.raise_if_any()
-    return await with_retry(
-        "revertLoanTerms",
-        lambda n: run_db(
-            _terms_once,
-            actor,
-            loan_id,
-            expected_version=exp,
-            reason=why,
-            changes={},
-            reverted_from=target,
-            op="revertLoanTerms",
-        ),
-        loan_id=loan_id,
-    )
+    return await _commit("revertLoanTerms", actor, loan_id, exp, why, {}, target)
