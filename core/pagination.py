@@ -10,8 +10,8 @@ other side of it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from pynamodb.expressions.condition import Condition
@@ -99,6 +99,21 @@ class Page(Generic[T]):
     cursors: list[Any]  # str or LazyCursor
     has_next_page: bool
     has_previous_page: bool
+    # What was built from this page's rows alone, by `derived`.
+    _derived: dict[Hashable, Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def derived(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        """`build()` once per page and key, then the same object. Only for
+        what depends on the rows alone, never on who asks: a page from the page
+        cache (loaders.page_cache) is shared by every request that reads it, and
+        so is this (read-only, like the page)."""
+        try:
+            return self._derived[key]
+        except KeyError:
+            value = self._derived[key] = build()
+            return value
 
     @property
     def start_cursor(self) -> str | None:

@@ -186,7 +186,12 @@ async def resolve_funding_history(
             s.signing_secret,
             s.cursor_ttl_seconds,
         )
-    return connection(FundingPointConnection, FundingPointEdge, page, funding_point)
+    # The points are the rows' own values, the same for everyone allowed here
+    # (checked above): built once per cached page, not once per request.
+    return page.derived(
+        funding_point,
+        lambda: connection(FundingPointConnection, FundingPointEdge, page, funding_point),
+    )
 
 
 def funding_point(m: models.LoanMetric) -> FundingPoint:

@@ -17,11 +17,17 @@ executed per subscriber as before, and so is any result with errors.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
+import weakref
+from functools import partial
 from typing import Any
 
 from cachetools import TTLCache
 from graphql import FieldNode, OperationDefinitionNode
+from graphql.pyutils import gather_with_cancel
+from graphql.type.definition import GraphQLResolveInfoHelpers
 from prometheus_client import Counter
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
@@ -109,11 +115,48 @@ class _Memoized:
         return _RESULTS.get(self._key, result)
 
 
+def _gather(ref: weakref.ref[Any], values: Any) -> Any:
+    executor = ref()
+    return gather_with_cancel(*values) if executor is None else executor.gather_async_work(values)
+
+
+def _track(ref: weakref.ref[Any], values: Any) -> None:
+    executor = ref()
+    if executor is not None:
+        executor.track_async_work(values)
+        return
+    # The execution is over (a resolver's leftover work): settle it so its errors are observed.
+    pending = [v for v in values if inspect.isawaitable(v)]
+    if pending:
+        future = asyncio.gather(*pending, return_exceptions=True)
+        _SETTLING.add(future)
+        future.add_done_callback(_SETTLING.discard)
+
+
+_SETTLING: set[Any] = set()
+
+
 class SharedEventExecutionContext(StrawberryGraphQLCoreExecutionContext):
-    """Strawberry's execution context, with subscription events shared as above."""
+    """Strawberry's execution context, with subscription events shared as above,
+    and without graphql-core's reference cycle per execution."""
 
     _shape: Any = None
     _shape_known = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # graphql-core's executor keeps its own bound methods in `async_helpers`
+        # (handed to every GraphQLResolveInfo): a cycle that only the garbage
+        # collector frees, with everything the execution touched (its field
+        # plans, futures, the request's context and loaders: ~260 objects per
+        # loan page). Those young collections cost a cached loan page ~6 % of
+        # its CPU, and the full ones paused the process for 60-90 ms every
+        # ~1,500 pages (docs/PERFORMANCE.md, section 6). Referred to weakly, the
+        # executor is freed by reference counting when the request ends.
+        ref = weakref.ref(self)
+        self.async_helpers = GraphQLResolveInfoHelpers(
+            gather=partial(_gather, ref), track=partial(_track, ref)
+        )
 
     def build_per_event_executor(self, payload: Any) -> Any:
         executor = super().build_per_event_executor(payload)

@@ -254,6 +254,43 @@ async def test_a_removed_lender_stops_seeing_the_loan_at_once(settings, token):
         assert (await gql(c, LOAN_PAGE, {"id": loan}, token(s.user_id, s.email)))["loan"] is None
 
 
+async def test_funding_points_are_built_once_per_cached_page(settings, token, monkeypatch):
+    """A cached funding-history page's points are converted from its rows once
+    and shared by the requests that read it; a change makes a new page, whose
+    points are built anew; who may read them is still decided per request."""
+    from resolvers import loans
+
+    built: list[object] = []
+
+    def counting(m):
+        built.append(m)
+        return funding_point(m)
+
+    funding_point = loans.funding_point
+    monkeypatch.setattr(loans, "funding_point", counting)
+    async with app_client(settings) as c:
+        m = Market(c, token)
+        loan = await m.create(lenders=1)
+        first = (await gql(c, LOAN_PAGE, {"id": loan}, m.tb))["loan"]
+        points = len(first["fundingHistory"]["edges"])
+        assert points >= 1 and len(built) == points
+        for _ in range(3):
+            assert (await gql(c, LOAN_PAGE, {"id": loan}, m.tb))["loan"] == first
+        assert len(built) == points  # not once per request
+
+        v, tl, pid = m.lenders[0]
+        d = await gql(c, ACCEPT, {"i": {"participantId": pid}}, tl)
+        assert d["acceptInvitation"]["errors"] == [], d
+        after = (await gql(c, LOAN_PAGE, {"id": loan}, m.tb))["loan"]
+        assert after["fundingHistory"]["edges"][-1]["node"]["totalFunded"] == "10.00"
+        assert len(built) == points + len(after["fundingHistory"]["edges"])
+
+        # the warm page is the borrower's: the lender is refused it all the same
+        r = (await post(c, LOAN_PAGE, {"id": loan}, token=tl)).json()
+        assert r["data"]["loan"] is None
+        assert r["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
 def test_a_page_read_across_a_change_is_never_found():
     cache = PageCache(maxsize=100, ttl=60)
     scope = ("loan", "L1")
