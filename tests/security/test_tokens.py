@@ -24,7 +24,10 @@ from tests.subscriptions.client import token_for
 
 ISSUER = "https://idp.example.com/"
 AUDIENCE = "loangraph-api"
-FETCH_DELAY = 1.0  # a slow identity provider: each JWKS fetch takes a second
+# A slow identity provider: each JWKS fetch takes 2 s. Before the fix a forged
+# token stalled the loop for two fetches (4 s); a probe now never waits one
+# fetch's time, with room for a loaded machine (1.45 s seen with 1 s fetches).
+FETCH_DELAY = 2.0
 
 
 @pytest.fixture(scope="module")
