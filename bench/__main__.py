@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from bench import bench_settings
 from core.auth import mint_token
 from core.dynamodb_local import DynamoDBLocal
 from core.settings import Settings
@@ -109,13 +110,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     with DynamoDBLocal() as ddb:
-        settings = Settings(
-            dynamodb_endpoint=ddb.endpoint,
-            table_prefix="bench_",
-            rate_limit_points=10**9,
-            create_tables=False,
-            jwt_secret="bench-secret-0123456789abcdef0123456789",
-        )
+        settings = bench_settings(ddb.endpoint)
         tables.configure(settings)
         tables.create_tables(settings)
         results: dict[str, Any] = {

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from bench import live
+from bench import bench_settings, live
 from bench.page_cache import ENV, _cpu_s
 from core.auth import mint_token
 from core.dynamodb_local import DynamoDBLocal
@@ -104,13 +104,7 @@ def main() -> None:
     args = ap.parse_args()
     base_dir = os.path.abspath(args.base)
     with DynamoDBLocal() as ddb:
-        s = Settings(
-            dynamodb_endpoint=ddb.endpoint,
-            table_prefix="ab_",
-            rate_limit_points=10**9,
-            create_tables=False,
-            jwt_secret="bench-secret-0123456789abcdef0123456789",
-        )
+        s = bench_settings(ddb.endpoint, "ab_")
         tables.configure(s)
         tables.create_tables(s)
         common = (ddb.endpoint, s.table_prefix, s.jwt_secret)

@@ -374,17 +374,12 @@ def run(
 
 
 if __name__ == "__main__":
+    from bench import bench_settings
     from core.dynamodb_local import DynamoDBLocal
     from models import tables
 
     with DynamoDBLocal() as ddb:
-        s = Settings(
-            dynamodb_endpoint=ddb.endpoint,
-            table_prefix="bench_",
-            rate_limit_points=10**9,
-            create_tables=False,
-            jwt_secret="bench-secret-0123456789abcdef0123456789",
-        )
+        s = bench_settings(ddb.endpoint)
         tables.configure(s)
         n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
         print(json.dumps(run(ddb.endpoint, s, subscribers=n), indent=2))
