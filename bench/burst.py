@@ -70,7 +70,7 @@ class _Profile:
                         "--format",
                         "raw",
                         "-r",
-                        "50",
+                        os.environ.get("BURST_PYSPY_RATE", "50"),
                         "-o",
                         f"{out}/{phase}-{name}.txt",
                     ],
@@ -91,6 +91,49 @@ def rss_kb(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (all its threads)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _pid_listening_on(endpoint: str) -> int | None:
+    """The DynamoDB Local JVM serving `endpoint` (by its -port argument)."""
+    port = endpoint.rsplit(":", 1)[1].strip("/")
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            argv = (d / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"-port" in argv and port.encode() in argv and any(b"DynamoDBLocal" in a for a in argv):
+            return int(d.name)
+    return None
+
+
+def db_requests(urls: list[str]) -> dict[str, list[float]]:
+    """DynamoDB calls so far by operation, [count, seconds], summed over the
+    replicas' /metrics."""
+    out: dict[str, list[float]] = {}
+    names = {
+        "loangraph_dynamodb_request_duration_seconds_": "operation",
+        "loangraph_http_request_duration_seconds_": "route",
+    }
+    for url in urls:
+        for line in httpx.get(url + "/metrics", timeout=30).text.splitlines():
+            for name, label in names.items():
+                for i, kind in enumerate(("count", "sum")):
+                    head = f'{name}{kind}{{{label}="'
+                    if line.startswith(head):
+                        op = line[len(head) : line.index('"', len(head))]
+                        out.setdefault(op, [0.0, 0.0])[i] += float(line.rsplit(" ", 1)[1])
+    return out
 
 
 def _pct(samples: list[float], p: float) -> float:
@@ -307,12 +350,25 @@ def run(
         prof.stop()
         time.sleep(3)  # idle
         rss_after = [rss_kb(s.proc.pid) for s in servers]
+        db_before = db_requests(urls)
+        roles = {**pids, "redis": redis.pid}
+        ddb_pid = _pid_listening_on(endpoint)
+        if ddb_pid is not None:
+            roles["dynamodb_local"] = ddb_pid
+        for n, (proc, _) in enumerate(clients):
+            roles[f"client{n}"] = proc.pid
+        roles["bench"] = os.getpid()
+        cpu_before = {r: cpu_seconds(pid) for r, pid in roles.items()}
+        t_burst = time.monotonic()
         prof = _Profile("burst", pids)
         started, finished, took, problems = asyncio.run(
             _burst(urls, settings, loan_rows, concurrency)
         )
+        burst_s = time.monotonic() - t_burst
+        cpu_burst = {r: round(cpu_seconds(pid) - cpu_before[r], 2) for r, pid in roles.items()}
         time.sleep(6)  # late or duplicate updates would arrive by now
         prof.stop()
+        db_after = db_requests(urls)
         records: dict[int, list[Any]] = {}
         for proc, mine in clients:
             assert proc.stdin is not None and proc.stdout is not None
@@ -349,6 +405,16 @@ def run(
             # The fan-out alone: from the acceptance's response (its commit) to receipt.
             "response_to_update_p50_ms": round(_pct(a["after_response"], 50), 1),
             "response_to_update_p99_ms": round(_pct(a["after_response"], 99), 1),
+            # The replicas' DynamoDB calls during the burst (the worker's are not counted).
+            # CPU seconds each process spent while the acceptances ran (burst_s).
+            "burst_s": round(burst_s, 2),
+            "cpu_s_during_burst": cpu_burst,
+            # [calls, mean ms] by operation.
+            "replica_dynamodb_requests": {
+                op: [int(n - b[0]), round((t - b[1]) * 1000 / (n - b[0]), 1)]
+                for op, (n, t) in sorted(db_after.items())
+                if n != (b := db_before.get(op, [0.0, 0.0]))[0]
+            },
             "every_subscriber_exactly_its_update": a["exact"] == len(subs),
             "exact": a["exact"],
             "missing": a["missing"],

@@ -102,6 +102,9 @@ class Subscription(AsyncIterator[DomainEvent]):
         self.overflowed = False
         self.error: BaseException | None = None
         self.dropped_late = 0
+        # Gaps given up on (an event that never came): a reader that decides
+        # something from the events it saw (an access re-check) decides anew.
+        self.gaps_skipped = 0
         if loan_id is not None and after_seq is not None:
             self._orders[loan_id] = _LoanOrder(last=after_seq)
 
@@ -218,6 +221,7 @@ class Subscription(AsyncIterator[DomainEvent]):
             if order.deadline is not None and order.deadline <= now and order.heap:
                 skipped_to = order.heap[0][0]
                 if order.last is not None:
+                    self.gaps_skipped += 1
                     log.info(
                         "loan %s: gap before seq %s not filled in %.2fs; skipping",
                         loan_id,

@@ -135,11 +135,21 @@ class QueryGuards(SchemaExtension):
         a = self.analysis
         if a is None:
             return {}
-        st = self.state
+        if a.operation_type == "subscription":
+            # Spent once, when it started: every update of a subscription reports
+            # the same, built once (an event may wake ten thousand of them).
+            kept: dict[str, Any] | None = self.__dict__.get("_subscription_results")
+            if kept is None:
+                kept = self.__dict__["_subscription_results"] = self._results(a, None)
+            return kept
         actual = None
         result = self.execution_context.result
-        if st is not None and a.operation_type != "subscription" and result is not None:
+        if self.state is not None and result is not None:
             actual = actual_cost(a.plan, getattr(result, "data", None))
+        return self._results(a, actual)
+
+    def _results(self, a: Any, actual: Any) -> dict[str, Any]:
+        st = self.state
         return {
             "cost": {
                 "requestedQueryCost": a.cost,

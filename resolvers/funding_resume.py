@@ -81,13 +81,19 @@ def replay_events(loan_id: str, after: tuple[int, int], upto_seq: int) -> list[D
     return out
 
 
-async def resumable(
+def resumable(
     info: Info, loan_global_id: str, after: str | None, live: AsyncGenerator[Any, None]
 ) -> AsyncGenerator[Any, None]:
+    """`live` itself without a cursor (no generator in between: every update of
+    every subscriber passes through here), else the replay, then `live`."""
     if after is None:
-        async for update in live:
-            yield update
-        return
+        return live
+    return _resume(info, loan_global_id, after, live)
+
+
+async def _resume(
+    info: Info, loan_global_id: str, after: str, live: AsyncGenerator[Any, None]
+) -> AsyncGenerator[Any, None]:
     ctx = info.context
     loan_id = expect_global_id(loan_global_id, "Loan")
     try:

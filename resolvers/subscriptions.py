@@ -98,12 +98,45 @@ def _initial(model: models.Loan) -> FundingUpdate:
     )
 
 
+_AGGREGATES = (
+    "total_funded",
+    "funding_percentage",
+    "participant_count",
+    "accepted_participant_count",
+    "is_fully_funded",
+    "status",
+    "version",
+)
+
+
 def _from_event(event: Any, loan_id: str, last: FundingUpdate) -> FundingUpdate:
     """Built from the aggregates the event carries: no read per subscriber. The
     same values for the same event give the same object (`_shared`), so its
     execution and encoding are done once for all who selected the same fields
-    (schema/event_memo.py)."""
+    (schema/event_memo.py). The event object, handed to every subscriber of
+    its loan on this process, remembers the updates made from it: the second
+    subscriber on costs a lookup, keyed by the previous values the update
+    falls back on (none when the event carries every aggregate)."""
     agg = event.loan or {}
+    missing = tuple(n for n in _AGGREGATES if agg.get(n) is None)
+    timed = isinstance(event.occurred_at, dt.datetime)
+    key = (
+        loan_id,
+        missing,
+        tuple(getattr(last, n) for n in missing),
+        None if timed else last.at,
+    )
+    # A frozen dataclass: the memo goes straight into its __dict__.
+    made: dict[Any, FundingUpdate] = event.__dict__.setdefault("_updates", {})
+    found = made.get(key)
+    if found is None:
+        found = made[key] = _build_from_event(event, loan_id, last, agg)
+    return found
+
+
+def _build_from_event(
+    event: Any, loan_id: str, last: FundingUpdate, agg: dict[str, Any]
+) -> FundingUpdate:
 
     def dec(name: str, prev: Decimal) -> Decimal:
         value = agg.get(name)
@@ -164,20 +197,28 @@ def _shared(event_id: str, update: FundingUpdate) -> FundingUpdate:
 
 # Who must be checked again, and when. A borrower stays the borrower and an
 # admin an admin (the socket closes when their token expires); a lender's access
-# is their live invitation, which these events can end. Deletion ends every
-# subscription. A lender is also re-checked at least every RECHECK_SECONDS, so
-# an event lost between processes cannot keep a removed lender subscribed.
+# is their live invitation (its (loan, email) guard), which only these events
+# can end: a removal or a decline deletes the guard, a deletion hides the loan.
+# Invitations and acceptances never delete a guard, so they cannot end anyone's
+# access and are not re-checked (at ten thousand subscribers, a read per lender
+# and acceptance). A lender is also re-checked when the ordering buffer gave up
+# waiting for a missing event (it may have been the removal) and at least every
+# RECHECK_SECONDS, so an event lost between processes cannot keep a removed
+# lender subscribed.
 RECHECK_EVENTS = frozenset(
     {
         "PARTICIPANT_REMOVED",
         "PARTICIPANT_DECLINED",
-        "PARTICIPANT_INVITED",
-        "PARTICIPANT_ACCEPTED",
         "LOAN_DELETED",
         "LOAN_RESTORED",
     }
 )
 RECHECK_SECONDS = 60.0
+
+
+def must_recheck(event_type: str, gap_skipped: bool, seconds_since_check: float) -> bool:
+    """Whether a lender's access is read again before this event is delivered."""
+    return event_type in RECHECK_EVENTS or gap_skipped or seconds_since_check > RECHECK_SECONDS
 
 
 async def funding_progress(info: Info, loan_global_id: str) -> AsyncGenerator[FundingUpdate, None]:
@@ -201,16 +242,18 @@ async def funding_progress(info: Info, loan_global_id: str) -> AsyncGenerator[Fu
         if sub is None:
             return
         checked_at = time.monotonic()
+        gaps = sub.gaps_skipped
         async for event in sub:
             if event.type == "LOAN_DELETED":
                 # The last update says so, without the loan (hidden once deleted).
                 yield _from_event(event, loan_id, last)
                 return
-            if access == Access.LENDER and (
-                event.type in RECHECK_EVENTS or time.monotonic() - checked_at > RECHECK_SECONDS
+            if access == Access.LENDER and must_recheck(
+                event.type, sub.gaps_skipped != gaps, time.monotonic() - checked_at
             ):
                 access = await _current_access(ctx, loan_id)
                 checked_at = time.monotonic()
+                gaps = sub.gaps_skipped
                 if access == Access.NONE:
                     raise Forbidden(
                         "You may no longer watch this loan: your invitation was removed or "

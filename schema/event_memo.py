@@ -76,9 +76,8 @@ def shape_key(schema: Any, operation: OperationDefinitionNode, variables: Any) -
             return None
     if operation.loc is None:
         return None
-    try:
-        frozen = json.dumps(variables or {}, sort_keys=True, default=str)
-    except (TypeError, ValueError):
+    frozen = _frozen(variables or {})
+    if frozen is None:
         return None
     text = operation.loc.source.body[operation.loc.start : operation.loc.end]
     # The schema object itself, not id(schema): ids are reused once an object
@@ -86,13 +85,30 @@ def shape_key(schema: Any, operation: OperationDefinitionNode, variables: Any) -
     return (schema, text, frozen)
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _frozen(variables: Any) -> Any:
+    """A hashable copy of the variables: a tuple for plain values (every
+    subscriber computes it once), JSON for anything nested."""
+    if isinstance(variables, dict) and all(isinstance(v, _PLAIN) for v in variables.values()):
+        return tuple(sorted((k, type(v).__name__, v) for k, v in variables.items()))
+    try:
+        return json.dumps(variables, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        return None
+
+
 class _Memoized:
-    """Stands in for a per-event executor: the shared result, or executes and keeps it."""
+    """Stands in for a per-event executor: the shared result, or builds the
+    executor (graphql-core copies itself for each event), executes and keeps it.
+    A subscriber served from the shared result costs no copy."""
 
-    __slots__ = ("_executor", "_key")
+    __slots__ = ("_build", "_payload", "_key")
 
-    def __init__(self, executor: Any, key: tuple[Any, Any]) -> None:
-        self._executor = executor
+    def __init__(self, build: Any, payload: Any, key: tuple[Any, Any]) -> None:
+        self._build = build
+        self._payload = payload
         self._key = key
 
     def execute_operation(self, *args: Any) -> Any:
@@ -100,8 +116,9 @@ class _Memoized:
         if found is not None:
             SHARED_RESULTS.inc()
             return found
-        result = self._executor.execute_operation(*args)
-        if self._executor.is_awaitable(result):
+        executor = self._build(self._payload)
+        result = executor.execute_operation(*args)
+        if executor.is_awaitable(result):
             return self._keep_async(result)
         return self._keep(result)
 
@@ -159,13 +176,12 @@ class SharedEventExecutionContext(StrawberryGraphQLCoreExecutionContext):
         )
 
     def build_per_event_executor(self, payload: Any) -> Any:
-        executor = super().build_per_event_executor(payload)
         update_key = getattr(payload, "_key", None)
-        if update_key is None:
-            return executor
-        if not self._shape_known:
-            self._shape = shape_key(self.schema, self.operation, self.variable_values)
-            self._shape_known = True
-        if self._shape is None:
-            return executor
-        return _Memoized(executor, (update_key, self._shape))
+        if update_key is not None:
+            if not self._shape_known:
+                self._shape = shape_key(self.schema, self.operation, self.variable_values)
+                self._shape_known = True
+            if self._shape is not None:
+                build = super().build_per_event_executor
+                return _Memoized(build, payload, (update_key, self._shape))
+        return super().build_per_event_executor(payload)

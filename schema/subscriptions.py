@@ -81,5 +81,10 @@ class Subscription:
         from resolvers.funding_resume import resumable
         from resolvers.subscriptions import funding_progress
 
-        async for update in resumable(info, loan_id, after, funding_progress(info, loan_id)):
-            yield update
+        updates = resumable(info, loan_id, after, funding_progress(info, loan_id))
+        try:
+            async for update in updates:
+                yield update
+        finally:
+            # At once when the subscriber stops: its broker subscription ends with it.
+            await updates.aclose()

@@ -200,9 +200,13 @@ async def test_gap_is_skipped_after_gap_wait() -> None:
     await broker.publish(_ev("L", 13))
     await broker.publish(_ev("L", 11))
     t0 = time.monotonic()
+    assert sub.gaps_skipped == 0
     got = await _take(sub, 2)
     assert [e.seq for e in got] == [11, 13]
     assert time.monotonic() - t0 >= 0.15  # 13 waited for 12
+    # Counted, so a reader that decides from the events it saw (a lender's
+    # access re-check, resolvers/subscriptions.py) decides anew.
+    assert sub.gaps_skipped == 1
     # Same-seq entries of one transaction come in tx order.
     a, b = _ev("L", 14, idx=1), _ev("L", 14, idx=0)
     await broker.publish(a)

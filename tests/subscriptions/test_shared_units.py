@@ -12,7 +12,13 @@ from graphql import parse
 
 from core.auth import Viewer
 from events.types import DomainEvent
-from resolvers.subscriptions import TICK_READS, _from_event, _initial
+from resolvers.subscriptions import (
+    RECHECK_SECONDS,
+    TICK_READS,
+    _from_event,
+    _initial,
+    must_recheck,
+)
 from schema.event_memo import shape_key
 from tests.factories import make_loan
 
@@ -70,3 +76,72 @@ async def test_fresh_reads_are_shared_within_one_loop_turn_only() -> None:
     assert TICK_READS.loaders() is first and first.fresh
     await asyncio.sleep(0)
     assert TICK_READS.loaders() is not first
+
+
+def test_a_lender_is_rechecked_when_an_event_could_have_ended_their_access() -> None:
+    """Only removals and declines delete an invitation's guard (and deletion or
+    restoration change the loan); an invitation or an acceptance ends nobody's
+    access, so ten thousand lenders are not read again for each acceptance. A
+    gap given up on (the missing event may have been the removal) and the
+    60 s timer re-check whatever came."""
+    for event in ("PARTICIPANT_REMOVED", "PARTICIPANT_DECLINED", "LOAN_DELETED", "LOAN_RESTORED"):
+        assert must_recheck(event, False, 0.0), event
+    for event in ("PARTICIPANT_ACCEPTED", "PARTICIPANT_INVITED", "LOAN_UPDATED", "LOAN_FUNDED"):
+        assert not must_recheck(event, False, 0.0), event
+        assert must_recheck(event, True, 0.0), event
+        assert must_recheck(event, False, RECHECK_SECONDS + 1), event
+
+
+def test_updates_made_from_one_event_are_remembered_by_the_event(monkeypatch) -> None:
+    from resolvers import subscriptions
+
+    built = []
+    real = subscriptions._build_from_event
+    monkeypatch.setattr(subscriptions, "_build_from_event", lambda *a: built.append(a) or real(*a))
+    model = make_loan(Viewer(user_id="b", email="b@example.com"))
+    model.loan_id = "L"
+    event = _event("e-memo", 3)
+    # Subscribers with their own (equal) initial states: one update object,
+    # built once (the rest is a lookup on the event).
+    first = _from_event(event, "L", _initial(model))
+    for _ in range(5):
+        assert _from_event(event, "L", _initial(model)) is first
+    assert len(built) == 1
+    # A previous value the event does not carry (here: the status) is part of the key.
+    model.status = "FUNDED"
+    other = _from_event(event, "L", _initial(model))
+    assert other is not first and other.status.value == "FUNDED"
+    assert first.total_funded == other.total_funded
+
+
+def test_a_subscribers_extensions_are_encoded_once_and_never_confused() -> None:
+    import json as _json
+    import types
+
+    from schema.event_memo import JSON_CACHE
+    from web.sockets import _shared_next
+
+    view = types.SimpleNamespace(encode_json=_json.dumps)
+    session = types.SimpleNamespace()
+    data = {"fundingProgress": {"totalFunded": "1.00"}}
+    JSON_CACHE[id(data)] = (data, None)
+    mine = {"cost": {"requestedQueryCost": 1}}
+    theirs = {"cost": {"requestedQueryCost": 2}}
+
+    def sent(cost: dict, op: str = "a") -> dict:
+        payload = {"data": data, "extensions": {"cost": cost}}  # rewrapped per update
+        text = _shared_next(view, {"id": op, "type": "next", "payload": payload}, session)
+        assert text is not None
+        return _json.loads(text)
+
+    first = sent(mine)
+    assert first == {
+        "id": "a",
+        "type": "next",
+        "payload": {"data": data, "extensions": {"cost": mine}},
+    }
+    kept = session._extensions_json
+    assert sent(mine, "b")["payload"]["extensions"] == {"cost": mine}
+    assert session._extensions_json is kept  # reused: the same inner object came back
+    assert sent(theirs)["payload"]["extensions"] == {"cost": theirs}
+    assert sent(mine)["payload"]["extensions"] == {"cost": mine}
