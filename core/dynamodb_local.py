@@ -50,6 +50,18 @@ def _die_with_parent() -> None:
         pass
 
 
+# The JVM's options: a small heap to start with; the serial collector and the
+# client compiler only (no C2 compilations running on the side), which cut
+# DynamoDB Local's CPU by a fifth to a third on a 2-core machine shared with
+# the server and the tests, and its warm-up (docs/PERFORMANCE.md).
+# LOANGRAPH_DYNAMODB_LOCAL_JAVA_OPTS replaces them.
+DEFAULT_JAVA_OPTIONS = "-Xms64m -XX:+UseSerialGC -XX:TieredStopAtLevel=1"
+
+
+def java_options() -> list[str]:
+    return os.environ.get("LOANGRAPH_DYNAMODB_LOCAL_JAVA_OPTS", DEFAULT_JAVA_OPTIONS).split()
+
+
 class DynamoDBLocal:
     """A DynamoDB Local child process; `in_memory` for tests, `data_dir` to persist."""
 
@@ -71,7 +83,7 @@ class DynamoDBLocal:
         cmd = [
             "java",
             f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
-            "-Xms64m",
+            *java_options(),
             "-jar",
             str(jar),
             "-port",
