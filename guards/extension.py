@@ -136,12 +136,14 @@ class QueryGuards(SchemaExtension):
         if a is None:
             return {}
         if a.operation_type == "subscription":
-            # Spent once, when it started: every update of a subscription reports
-            # the same, built once (an event may wake ten thousand of them).
-            kept: dict[str, Any] | None = self.__dict__.get("_subscription_results")
-            if kept is None:
-                kept = self.__dict__["_subscription_results"] = self._results(a, None)
-            return kept
+            # Charged once, when it opens: the first message (the current state,
+            # or the refusal) reports it; the updates cost nothing and repeat
+            # nothing, so an event's update is the same bytes for every
+            # subscriber who selected the same fields (web/sockets.py).
+            if self.__dict__.get("_reported"):
+                return {}
+            self.__dict__["_reported"] = True
+            return self._results(a, None)
         actual = None
         result = self.execution_context.result
         if self.state is not None and result is not None:
