@@ -197,10 +197,11 @@ def _shared(event_id: str, update: FundingUpdate) -> FundingUpdate:
 
 # Who must be checked again, and when. A borrower stays the borrower and an
 # admin an admin (the socket closes when their token expires); a lender's access
-# is their live invitation (its (loan, email) guard), which only these events
-# can end: a removal or a decline deletes the guard, a deletion hides the loan.
-# Invitations and acceptances never delete a guard, so they cannot end anyone's
-# access and are not re-checked (at ten thousand subscribers, a read per lender
+# is their live invitation (its (loan, email) guard), which only a removal
+# deletes; a deletion hides the loan. Declines (which keep the guard) and
+# restorations are re-checked too, to err on the strict side. Invitations and
+# acceptances never delete a guard, so they cannot end anyone's access and are
+# not re-checked (at ten thousand subscribers, a read per lender
 # and acceptance). A lender is also re-checked when the ordering buffer gave up
 # waiting for a missing event (it may have been the removal) and at least every
 # RECHECK_SECONDS, so an event lost between processes cannot keep a removed

@@ -79,8 +79,9 @@ async def test_fresh_reads_are_shared_within_one_loop_turn_only() -> None:
 
 
 def test_a_lender_is_rechecked_when_an_event_could_have_ended_their_access() -> None:
-    """Only removals and declines delete an invitation's guard (and deletion or
-    restoration change the loan); an invitation or an acceptance ends nobody's
+    """Only a removal deletes an invitation's guard and a deletion hides the
+    loan (declines and restorations are re-checked too, to err on the strict
+    side); an invitation or an acceptance ends nobody's
     access, so ten thousand lenders are not read again for each acceptance. A
     gap given up on (the missing event may have been the removal) and the
     60 s timer re-check whatever came."""
