@@ -177,25 +177,29 @@ def _claims(token: str, settings: Settings) -> dict[str, Any]:
     return {"sub": jwt.decode(token, options={"verify_signature": False})["sub"]}
 
 
+def start_client(secret: str, subscribers: list[list[Any]]) -> subprocess.Popen[str]:
+    """One bench/burst_client.py process opening `subscribers` ([url, sub,
+    email, loan global id] each); it prints `OPENED <s> <errors>` when done."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.burst_client"],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps({"secret": secret, "subscribers": subscribers}) + "\n")
+    proc.stdin.flush()
+    return proc
+
+
 def _start_clients(
     settings: Settings, subs: list[tuple[int, list[Any]]]
 ) -> list[tuple[subprocess.Popen[str], list[int]]]:
     clients = []
     for c in range(CLIENTS):
         mine = [i for i in range(len(subs)) if i % CLIENTS == c]
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.burst_client"],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert proc.stdin is not None
-        proc.stdin.write(
-            json.dumps({"secret": settings.jwt_secret, "subscribers": [subs[i][1] for i in mine]})
-            + "\n"
-        )
-        proc.stdin.flush()
+        proc = start_client(settings.jwt_secret, [subs[i][1] for i in mine])
         clients.append((proc, mine))
     return clients
 

@@ -27,11 +27,11 @@ import jwt
 import uvicorn
 
 from bench import bench_settings, live
+from bench.burst import start_client
 from core.dynamodb_local import DynamoDBLocal
 from models import tables
 
 ROOT = Path(__file__).resolve().parent.parent
-STDLIB = Path(json.__file__).resolve().parent.parent
 
 
 def _owner(trace: tracemalloc.Traceback) -> str:
@@ -44,20 +44,6 @@ def _owner(trace: tracemalloc.Traceback) -> str:
         if name.startswith(str(ROOT)) and not name.startswith(str(ROOT / "bench")):
             return "loangraph " + name[len(str(ROOT)) + 1 :].split("/", 1)[0] + "/"
     return "standard library"
-
-
-def _client(url: str, secret: str, subscriber: list[str], n: int) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.burst_client"],
-        cwd=ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdin is not None
-    proc.stdin.write(json.dumps({"secret": secret, "subscribers": [subscriber] * n}) + "\n")
-    proc.stdin.flush()
-    return proc
 
 
 async def _opened(proc: subprocess.Popen[str]) -> None:
@@ -92,13 +78,13 @@ async def measure(endpoint: str, n: int) -> dict[str, Any]:
             loan, borrower_token, _ = await live._loan_with_lenders(c, settings, 1)
         sub = jwt.decode(borrower_token, options={"verify_signature": False})["sub"]
         subscriber = [url, sub, f"{sub}@example.com", loan]
-        procs.append(_client(url, settings.jwt_secret, subscriber, 50))
+        procs.append(start_client(settings.jwt_secret, [subscriber] * 50))
         await _opened(procs[-1])
         await asyncio.sleep(1)
         gc.collect()
         tracemalloc.start(40)
         before = tracemalloc.take_snapshot()
-        procs.append(_client(url, settings.jwt_secret, subscriber, n))
+        procs.append(start_client(settings.jwt_secret, [subscriber] * n))
         await _opened(procs[-1])
         await asyncio.sleep(2)
         gc.collect()
