@@ -159,7 +159,7 @@ class TransportWSSession(SocketSession, PersistedTransportWSHandler):
     async def send_message(self, message: Any) -> None:
         """A `next` whose data is an event's shared result (schema/event_memo.py)
         is encoded once for every subscriber: only the operation id differs."""
-        text = _shared_next(self.view, message, self)
+        text = _shared_next(self.view, message)
         if text is None:
             await super().send_message(message)
             return
@@ -213,7 +213,7 @@ class LegacyWSSession(SocketSession, TrackedWSHandler):
         await super().cleanup()
 
 
-def _shared_next(view: Any, message: Any, session: Any = None) -> str | None:
+def _shared_next(view: Any, message: Any) -> str | None:
     if message.get("type") != "next":
         return None
     payload = message.get("payload")
@@ -230,36 +230,16 @@ def _shared_next(view: Any, message: Any, session: Any = None) -> str | None:
             return None
         JSON_CACHE[id(data)] = (data, encoded)
     rest = ""
-    if len(payload) > 1:
-        # The subscriber's own extensions (its rate-limit state), encoded for it.
-        found = _own_extensions(view, payload, session)
-        if found is None:
+    if payload.keys() - {"data"}:
+        # Extensions of this subscriber's own (a subscription's rate-limit figures
+        # come with its first message only, which is not a shared result).
+        others = {k: v for k, v in payload.items() if k != "data"}
+        extra = view.encode_json(others)
+        if not isinstance(extra, str) or not extra.startswith("{"):
             return None
-        rest = found
+        rest = "," + extra[1:-1]
     head = '{"id":' + json.dumps(message["id"]) + ',"type":"next","payload":{"data":'
     return head + encoded + rest + "}}"
-
-
-def _own_extensions(view: Any, payload: dict[str, Any], session: Any) -> str | None:
-    """`,"extensions":{...}` for this subscriber. A subscription's extensions are
-    built once (guards/extension.py) and rewrapped per update: the socket keeps
-    the last encoding and reuses it while the same inner objects come back."""
-    others = {k: v for k, v in payload.items() if k != "data"}
-    key = tuple(
-        (k, tuple((k2, id(v2)) for k2, v2 in v.items()) if isinstance(v, dict) else id(v))
-        for k, v in others.items()
-    )
-    kept = getattr(session, "_extensions_json", None)
-    if kept is not None and kept[0] == key:
-        return kept[2]
-    extra = view.encode_json(others)
-    if not isinstance(extra, str) or not extra.startswith("{"):
-        return None
-    rest = "," + extra[1:-1]
-    if session is not None:
-        # The objects are held with the key, so their ids cannot be reused meanwhile.
-        session._extensions_json = (key, others, rest)
-    return rest
 
 
 def _valid_payload(message: dict[str, Any], *, by_hash: bool = False) -> bool:

@@ -113,36 +113,3 @@ def test_updates_made_from_one_event_are_remembered_by_the_event(monkeypatch) ->
     other = _from_event(event, "L", _initial(model))
     assert other is not first and other.status.value == "FUNDED"
     assert first.total_funded == other.total_funded
-
-
-def test_a_subscribers_extensions_are_encoded_once_and_never_confused() -> None:
-    import json as _json
-    import types
-
-    from schema.event_memo import JSON_CACHE
-    from web.sockets import _shared_next
-
-    view = types.SimpleNamespace(encode_json=_json.dumps)
-    session = types.SimpleNamespace()
-    data = {"fundingProgress": {"totalFunded": "1.00"}}
-    JSON_CACHE[id(data)] = (data, None)
-    mine = {"cost": {"requestedQueryCost": 1}}
-    theirs = {"cost": {"requestedQueryCost": 2}}
-
-    def sent(cost: dict, op: str = "a") -> dict:
-        payload = {"data": data, "extensions": {"cost": cost}}  # rewrapped per update
-        text = _shared_next(view, {"id": op, "type": "next", "payload": payload}, session)
-        assert text is not None
-        return _json.loads(text)
-
-    first = sent(mine)
-    assert first == {
-        "id": "a",
-        "type": "next",
-        "payload": {"data": data, "extensions": {"cost": mine}},
-    }
-    kept = session._extensions_json
-    assert sent(mine, "b")["payload"]["extensions"] == {"cost": mine}
-    assert session._extensions_json is kept  # reused: the same inner object came back
-    assert sent(theirs)["payload"]["extensions"] == {"cost": theirs}
-    assert sent(mine)["payload"]["extensions"] == {"cost": mine}
