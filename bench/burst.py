@@ -118,21 +118,26 @@ def _pid_listening_on(endpoint: str) -> int | None:
 
 
 def db_requests(urls: list[str]) -> dict[str, list[float]]:
-    """DynamoDB calls so far by operation, [count, seconds], summed over the
-    replicas' /metrics."""
+    """DynamoDB calls (by operation) and HTTP requests (by route) so far,
+    [count, seconds], summed over the replicas' /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     out: dict[str, list[float]] = {}
-    names = {
-        "loangraph_dynamodb_request_duration_seconds_": "operation",
-        "loangraph_http_request_duration_seconds_": "route",
+    histograms = {
+        "loangraph_dynamodb_request_duration_seconds": "operation",
+        "loangraph_http_request_duration_seconds": "route",
     }
     for url in urls:
-        for line in httpx.get(url + "/metrics", timeout=30).text.splitlines():
-            for name, label in names.items():
-                for i, kind in enumerate(("count", "sum")):
-                    head = f'{name}{kind}{{{label}="'
-                    if line.startswith(head):
-                        op = line[len(head) : line.index('"', len(head))]
-                        out.setdefault(op, [0.0, 0.0])[i] += float(line.rsplit(" ", 1)[1])
+        text = httpx.get(url + "/metrics", timeout=30).text
+        for family in text_string_to_metric_families(text):
+            label = histograms.get(family.name)
+            if label is None:
+                continue
+            for sample in family.samples:
+                kind = sample.name[len(family.name) :]
+                if kind in ("_count", "_sum"):
+                    totals = out.setdefault(sample.labels[label], [0.0, 0.0])
+                    totals[kind == "_sum"] += sample.value
     return out
 
 

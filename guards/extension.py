@@ -66,6 +66,7 @@ class QueryGuards(SchemaExtension):
         self.state: RateLimitState | None = None
         self.subscription_caller: str | None = None
         self.guards: Guards | None = None
+        self.reported = False  # a subscription's charge, on its first message
 
     # ------------------------------------------------------------ hooks
     async def on_operation(self) -> AsyncIterator[None]:
@@ -140,9 +141,9 @@ class QueryGuards(SchemaExtension):
             # or the refusal) reports it; the updates cost nothing and repeat
             # nothing, so an event's update is the same bytes for every
             # subscriber who selected the same fields (web/sockets.py).
-            if self.__dict__.get("_reported"):
+            if self.reported:
                 return {}
-            self.__dict__["_reported"] = True
+            self.reported = True
             return self._results(a, None)
         actual = None
         result = self.execution_context.result

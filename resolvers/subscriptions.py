@@ -110,17 +110,19 @@ _AGGREGATES = (
 
 
 def _from_event(event: Any, loan_id: str, last: FundingUpdate) -> FundingUpdate:
-    """Built from the aggregates the event carries: no read per subscriber. The
-    same values for the same event give the same object (`_shared`), so its
-    execution and encoding are done once for all who selected the same fields
-    (schema/event_memo.py). The event object, handed to every subscriber of
-    its loan on this process, remembers the updates made from it: the second
-    subscriber on costs a lookup, keyed by the previous values the update
-    falls back on (none when the event carries every aggregate)."""
+    """Built from the aggregates the event carries: no read per subscriber. One
+    object per event and the previous values it falls back on (none when the
+    event carries every aggregate), so its execution and encoding are done once
+    for all who selected the same fields (schema/event_memo.py; the key is the
+    update's `_key`). The event object, handed to every subscriber of its loan
+    on this process, remembers its updates (the second subscriber on costs a
+    dict lookup); `_SHARED` finds them for other copies of the event (a resume
+    replays the trail)."""
     agg = event.loan or {}
     missing = tuple(n for n in _AGGREGATES if agg.get(n) is None)
     timed = isinstance(event.occurred_at, dt.datetime)
     key = (
+        event.id,
         loan_id,
         missing,
         tuple(getattr(last, n) for n in missing),
@@ -130,14 +132,23 @@ def _from_event(event: Any, loan_id: str, last: FundingUpdate) -> FundingUpdate:
     made: dict[Any, FundingUpdate] = event.__dict__.setdefault("_updates", {})
     found = made.get(key)
     if found is None:
-        found = made[key] = _build_from_event(event, loan_id, last, agg)
+        found = _SHARED.get(key)
+        if found is None:
+            found = _build_from_event(event, loan_id, last, agg)
+            found._key = key
+            _SHARED[key] = found
+        made[key] = found
     return found
+
+
+# Updates of recent events, for copies of an event other than the one that
+# built them. Short-lived and bounded.
+_SHARED: TTLCache[tuple[Any, ...], FundingUpdate] = TTLCache(maxsize=4096, ttl=30)
 
 
 def _build_from_event(
     event: Any, loan_id: str, last: FundingUpdate, agg: dict[str, Any]
 ) -> FundingUpdate:
-
     def dec(name: str, prev: Decimal) -> Decimal:
         value = agg.get(name)
         return prev if value is None else money(Decimal(str(value)))
@@ -146,7 +157,7 @@ def _build_from_event(
         value = agg.get(name)
         return prev if value is None else int(value)
 
-    update = FundingUpdate(
+    return FundingUpdate(
         _loan=_fresh_loan(loan_id),
         loan_id=loan_id,
         event=WebhookEvent(event.type),
@@ -163,36 +174,6 @@ def _build_from_event(
         _seq=int(event.seq),
         _idx=int(event.tx_index),
     )
-    return _shared(event.id, update)
-
-
-# Updates of recent events, by event and values: subscribers of one event on
-# this process get one object. Short-lived and bounded.
-_SHARED: TTLCache[tuple[Any, ...], FundingUpdate] = TTLCache(maxsize=4096, ttl=30)
-
-
-def _shared(event_id: str, update: FundingUpdate) -> FundingUpdate:
-    key = (
-        event_id,
-        update.loan_id,
-        update.event,
-        update.total_funded,
-        update.funding_percentage,
-        update.participant_count,
-        update.accepted_participant_count,
-        update.is_fully_funded,
-        update.status,
-        update.version,
-        update.at,
-        update._seq,
-        update._idx,
-    )
-    found = _SHARED.get(key)
-    if found is not None:
-        return found
-    update._key = key
-    _SHARED[key] = update
-    return update
 
 
 # Who must be checked again, and when. A borrower stays the borrower and an

@@ -1,7 +1,7 @@
 """One execution per event and payload shape for subscriptions.
 
 Every subscriber of a loan on this process gets the same `FundingUpdate` object
-for an event (resolvers/subscriptions.py, `_shared`). Executing the
+for an event (resolvers/subscriptions.py, `_from_event`). Executing the
 subscription's selection set on it gives the same result for every subscriber
 who sent the same document, operation name and variables, as long as that
 selection reads only the update's own values: those are the loan's aggregates,

@@ -1,5 +1,5 @@
 """One update per event, shared by the subscribers of a process (resolvers/
-subscriptions.py `_shared`, schema/event_memo.py, web/sockets.py): against a
+subscriptions.py `_from_event`, schema/event_memo.py, web/sockets.py): against a
 real server and real sockets, every subscriber still gets its own operation id,
 its own view of `loan`, and a lender removed in the meantime is refused."""
 
